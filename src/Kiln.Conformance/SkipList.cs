@@ -33,13 +33,24 @@ public sealed class SkipList
         return list;
     }
 
-    /// <summary>The embedded skip list of an engine configuration (e.g. "reference", "compiled-sync").</summary>
+    /// <summary>
+    /// The embedded skip list of an engine configuration (e.g. "reference", "compiled-sync"):
+    /// Skips/ENGINE.tsv plus any Skips/ENGINE.PART.tsv (one part per operator family).
+    /// </summary>
     public static SkipList ForEngine(string engine)
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream($"Kiln.Conformance.Skips.{engine}.tsv");
-        if (stream is null) return new SkipList();
-        using var reader = new StreamReader(stream);
-        return Parse(reader.ReadToEnd(), $"{engine}.tsv");
+        var list = new SkipList();
+        var assembly = Assembly.GetExecutingAssembly();
+        string prefix = $"Kiln.Conformance.Skips.{engine}.";
+        foreach (var name in assembly.GetManifestResourceNames().Order(StringComparer.Ordinal))
+        {
+            if (name != prefix + "tsv" && !(name.StartsWith(prefix, StringComparison.Ordinal) && name.EndsWith(".tsv", StringComparison.Ordinal)
+                && !name[prefix.Length..^4].Contains('.'))) continue;
+            using var stream = assembly.GetManifestResourceStream(name)!;
+            using var reader = new StreamReader(stream);
+            list._entries.AddRange(Parse(reader.ReadToEnd(), name)._entries);
+        }
+        return list;
     }
 
     /// <summary>The reason a case is skipped, or null to run it.</summary>
