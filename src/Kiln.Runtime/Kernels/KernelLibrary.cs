@@ -1,3 +1,5 @@
+using Kiln.Runtime.Kernels.Elementwise;
+
 namespace Kiln.Runtime.Kernels;
 
 /// <summary>The kernel families of the portable library, by the name modules use.</summary>
@@ -5,6 +7,6 @@ internal static class KernelLibrary
 {
     public static IEnumerable<(string Name, KernelFactory Factory)> Families()
     {
-        yield break;
+        yield return (ElementwiseKernel.KernelName, ElementwiseKernel.Load);
     }
 }
