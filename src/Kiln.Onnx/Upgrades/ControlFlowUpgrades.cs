@@ -26,6 +26,7 @@ public static class ControlFlowUpgrades
         var operands = ctx.Inputs.Skip(1).ToList();
         if (scanInputs < 1 || scanInputs > operands.Count)
             throw ctx.Error($"num_scan_inputs is {scanInputs}, the node has {operands.Count} operands after sequence_lens");
+        if (operands.Any(v => v is null)) throw ctx.Error("a state or scan input is missing");
 
         var perItem = ctx.Graph.CreateNested($"{body.Name}_per_batch_item");
         var itemInputs = operands.Select(v => (Value?)perItem.AddInput($"{v!.Name}_item", new TensorType(ElementType.Undefined, Shape.Unranked))).ToList();

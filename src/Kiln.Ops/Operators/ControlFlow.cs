@@ -105,6 +105,7 @@ public static class ControlFlow
 
         public override void Evaluate(EvaluationContext ctx)
         {
+            if (ctx.InputCount < 2) throw ctx.Error("needs the trip count and condition operands (either may be empty)");
             var body = ctx.Op.GetGraph("body");
             int carriedCount = ctx.InputCount - 2;
             int scanCount = body.Outputs.Count - 1 - carriedCount;

@@ -50,6 +50,10 @@ public static class Sequences
         item is TensorType && TypeMerging.Merge(element, item) is TensorType merged ? merged
         : throw ctx.TypeError($"cannot add {item} to a sequence of {element}");
 
+    /// <summary>The declared element type of a sequence of these items: their merged type, or the fallback when there are none.</summary>
+    internal static IrType ItemType(IReadOnlyList<DataValue> items, IrType fallback) =>
+        items.Count == 0 ? fallback : items.Skip(1).Aggregate(items[0].Type, (a, b) => TypeMerging.Merge(a, b.Type) ?? a);
+
     private sealed class SequenceConstructDefinition : OpDefinition
     {
         public override string OpType => "SequenceConstruct";
@@ -70,10 +74,6 @@ public static class Sequences
             ctx.SetOutput(0, new SequenceData(ItemType(items, items[0].Type), items));
         }
     }
-
-    /// <summary>The declared element type of a sequence of these items: their merged type, or the fallback when there are none.</summary>
-    internal static IrType ItemType(IReadOnlyList<DataValue> items, IrType fallback) =>
-        items.Count == 0 ? fallback : items.Skip(1).Aggregate(items[0].Type, (a, b) => TypeMerging.Merge(a, b.Type) ?? a);
 
     /// <summary>SequenceEmpty: an empty sequence of tensors of the 'dtype' element type (default float).</summary>
     private sealed class SequenceEmptyDefinition : OpDefinition

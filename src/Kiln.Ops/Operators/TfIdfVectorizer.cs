@@ -49,7 +49,7 @@ public static class TfIdfOps
                 for (long p = start; p < end; p += k + 1, ngram++)
                 {
                     if (ngram >= indexes.Length) throw Bad("ngram_indexes has fewer entries than the pool has n-grams");
-                    if (indexes[ngram] < 0) throw Bad($"ngram_indexes entry {indexes[ngram]} is negative");
+                    if (indexes[ngram] is < 0 or >= int.MaxValue) throw Bad($"ngram_indexes entry {indexes[ngram]} is out of range");
                     index[tokens[(int)p..(int)(p + k + 1)]] = (int)indexes[ngram];
                 }
             }

@@ -83,7 +83,7 @@ public static class TreeEnsembleOps
                 Sets = sets,
                 LeafTargets = Ints("leaf_targetids"),
                 LeafWeights = Numbers("leaf_weights"),
-                Targets = (int)op.GetInt("n_targets"),
+                Targets = (int)Math.Clamp(op.GetInt("n_targets"), 0, int.MaxValue), // Check rejects 0
                 Aggregate = Choice<Aggregate>("aggregate_function", 1),
                 Transform = Choice<PostTransform>("post_transform", 0),
             };
@@ -154,6 +154,7 @@ public static class TreeEnsembleOps
             var forest = Forest.Read(ctx.Op);
             long rows = x.Shape[0], features = x.Shape[1];
             int targets = forest.Targets;
+            TensorData.CheckedCount([rows, targets]);
             var features64 = Enumerable.Range(0, (int)x.ElementCount).Select(i => x.GetDouble(i)).ToArray();
             var y = new double[rows * targets];
             var hits = new int[targets];
