@@ -33,7 +33,7 @@ internal static class RunCommand
                 Console.WriteLine($"{name}: {CommandLine.Describe(value)}");
                 if (dir is null) continue;
                 if (value is not TensorData t) throw new KilnException(ErrorCode.Unsupported, $"output '{name}' is not a tensor and cannot be saved as .npy");
-                Npy.Write(Path.Combine(dir, CommandLine.SafeFileName(name) + ".npy"), t);
+                Npy.Write(Path.Combine(dir, Npy.FileNameFor(name)), t);
             }
             return 0;
         }));

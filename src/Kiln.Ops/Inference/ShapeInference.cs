@@ -109,6 +109,10 @@ public sealed class ShapeInference
     private void TryFold(Operation op, OpDefinition def)
     {
         if (!def.IsDeterministic || op.NestedGraphs.Any()) return;
+        // Only fold when every result is known to be small: a hostile or merely large
+        // ConstantOfShape/Expand must not be materialized at compile time.
+        foreach (var r in op.Outputs)
+            if (r is not null && (r.Type is not TensorType { Shape: var s } || !s.IsStatic || s.ElementCount.Value > FoldElementLimit)) return;
         var args = new DataValue?[op.Inputs.Count];
         long total = 0;
         for (int i = 0; i < args.Length; i++)
