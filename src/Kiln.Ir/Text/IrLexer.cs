@@ -68,9 +68,7 @@ internal sealed class IrLexer
         {
             int s = _pos;
             while (_pos < _end && (TextSyntax.IsIdentChar(_text[_pos]) || _text[_pos] == '.')) _pos++;
-            string word = _text[s.._pos];
-            // A lone '_' is the placeholder the printer writes for an absent operand or result.
-            return new Token(word == "_" ? TokenKind.Punct : TokenKind.Ident, word, line, col);
+            return new Token(TokenKind.Ident, _text[s.._pos], line, col);
         }
         _pos++;
         return new Token(TokenKind.Punct, c.ToString(), line, col);
