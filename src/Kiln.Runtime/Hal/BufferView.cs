@@ -78,6 +78,19 @@ public sealed unsafe class BufferView : IDisposable
         return new BufferView(DeviceBuffer.Wrap((byte*)handle.Pointer, bytes, handle), 0, DTypes.Of<T>(), shape, ownsBuffer: true);
     }
 
+    /// <summary>Copies raw little-endian element bytes into a new tensor of any dtype (bfloat16, float8, ...).</summary>
+    public static BufferView FromBytes(DType dtype, ReadOnlySpan<byte> bytes, params long[] shape)
+    {
+        var view = Allocate(dtype, (long[])shape.Clone());
+        if (bytes.Length != view.ByteLength)
+            throw new KilnRuntimeException(StatusCode.InvalidArgument, $"{bytes.Length} bytes cannot be a {dtype.Name()} tensor of shape {FormatShape(shape)}");
+        bytes.CopyTo(view.Bytes);
+        return view;
+    }
+
+    /// <summary>The tensor's raw bytes.</summary>
+    public Span<byte> Bytes => new(Buffer.Pointer + Offset, checked((int)ByteLength));
+
     /// <summary>A new zeroed tensor in GC-owned pinned memory.</summary>
     public static BufferView Allocate(DType dtype, params long[] shape)
     {
