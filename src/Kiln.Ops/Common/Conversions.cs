@@ -109,15 +109,19 @@ public static class Conversions
                 ElementType.Bool => x.Data<bool>()[i] ? "1" : "0",
                 ElementType.UInt64 => x.Data<ulong>()[i].ToString(CultureInfo.InvariantCulture),
                 ElementType.Float32 => FormatFloat(x.Data<float>()[i]),
+                ElementType.Float64 => FormatDouble(x.Data<double>()[i]),
                 _ when x.ElementType.IsInteger() => x.GetInt64(i).ToString(CultureInfo.InvariantCulture),
                 _ => FormatFloat((float)x.GetDouble(i)),
             };
         }
     }
 
-    private static string FormatFloat(float f) =>
-        float.IsNaN(f) ? "NaN" : float.IsPositiveInfinity(f) ? "INF" : float.IsNegativeInfinity(f) ? "-INF"
-        : f.ToString("R", CultureInfo.InvariantCulture);
+    // The shortest text that reads back to the same value, in the number's own precision.
+    private static string FormatFloat(float f) => SpecialValue(f) ?? f.ToString("R", CultureInfo.InvariantCulture);
+    private static string FormatDouble(double d) => SpecialValue(d) ?? d.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string? SpecialValue(double d) =>
+        double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "INF" : double.IsNegativeInfinity(d) ? "-INF" : null;
 
     private static void FromStrings(string[] src, TensorData result)
     {

@@ -20,7 +20,7 @@ public static class BitwiseOps
         r.Add(new UnaryDefinition("BitwiseNot", Integers, (_, x) => ElementwiseFunctions.IntegerUnary<NotOp>(x)));
         r.Add(new BinaryDefinition("BitShift", UnsignedIntegers, (op, a, b) => ShiftsLeft(op)
             ? Elementwise.IntegerBinary<ShiftLeftOp>(a, b)
-            : Elementwise.IntegerBinary<ShiftRightOp>(a, b), checkAttributes: op => ShiftsLeft(op)));
+            : Elementwise.IntegerBinary<ShiftRightOp>(a, b), validate: ctx => ShiftsLeft(ctx.Op)));
     }
 
     public struct AndOp : IIntegerBinaryOperator { public static T Invoke<T>(T a, T b) where T : unmanaged, IBinaryInteger<T> => a & b; }

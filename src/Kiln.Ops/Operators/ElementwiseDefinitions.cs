@@ -20,17 +20,18 @@ public sealed record ElementTypeSet(string Description, Func<ElementType, bool> 
 
 /// <summary>
 /// A unary elementwise operator: the result has the operand's shape and, unless given, its
-/// element type. <paramref name="checkAttributes"/> rejects bad attribute values at compile time.
+/// element type. <paramref name="validate"/> rejects bad attribute values (and combinations
+/// of attributes and types) at compile time.
 /// </summary>
 public sealed class UnaryDefinition(string opType, ElementTypeSet accepts, Func<Operation, TensorData, TensorData> evaluate,
-    ElementType? resultType = null, Action<Operation>? checkAttributes = null) : OpDefinition
+    ElementType? resultType = null, Action<InferenceContext>? validate = null) : OpDefinition
 {
     public override string OpType => opType;
 
     public override void InferTypes(InferenceContext ctx)
     {
         accepts.Check(ctx, 0);
-        checkAttributes?.Invoke(ctx.Op);
+        validate?.Invoke(ctx);
         ctx.SetOutput(0, resultType ?? ctx.InputElementType(0), ctx.InputShape(0));
     }
 
@@ -40,10 +41,11 @@ public sealed class UnaryDefinition(string opType, ElementTypeSet accepts, Func<
 /// <summary>
 /// A binary elementwise operator with broadcasting on operands of one element type. The result
 /// has that type unless <paramref name="resultType"/> says otherwise (bool for comparisons).
-/// With <paramref name="shapeValue"/>, symbolic shape values are combined elementwise too.
+/// With <paramref name="shapeValue"/>, symbolic shape values are combined elementwise too;
+/// <paramref name="validate"/> is as for <see cref="UnaryDefinition"/>.
 /// </summary>
 public sealed class BinaryDefinition(string opType, ElementTypeSet accepts, Func<Operation, TensorData, TensorData, TensorData> evaluate,
-    ElementType? resultType = null, Func<Dim, Dim, Dim?>? shapeValue = null, Action<Operation>? checkAttributes = null) : OpDefinition
+    ElementType? resultType = null, Func<Dim, Dim, Dim?>? shapeValue = null, Action<InferenceContext>? validate = null) : OpDefinition
 {
     public override string OpType => opType;
     public override int MinInputs => 2;
@@ -52,7 +54,7 @@ public sealed class BinaryDefinition(string opType, ElementTypeSet accepts, Func
     {
         var et = Infer.SameElementType(ctx, 0, 1);
         accepts.Check(ctx, 0);
-        checkAttributes?.Invoke(ctx.Op);
+        validate?.Invoke(ctx);
         Infer.Broadcast(ctx, resultType ?? et, 0, 1);
         if (shapeValue is not null) ShapeValues.Combine(ctx, d => shapeValue(d[0], d[1]), 0, 1);
     }
@@ -65,7 +67,8 @@ public static class ShapeValues
 {
     /// <summary>
     /// Sets result 0's shape value to <paramref name="f"/> applied to the inputs' shape values
-    /// element by element (length-1 values broadcast), when all are known and f decides every element.
+    /// element by element (length-1 values broadcast), when all are known. Elements f cannot
+    /// decide (it returns null) are unknown; if none is decided there is no shape value.
     /// </summary>
     public static void Combine(InferenceContext ctx, Func<Dim[], Dim?> f, params int[] inputs)
     {
@@ -76,13 +79,15 @@ public static class ShapeValues
         if (values.Any(v => v.Length != n && v.Length != 1)) return;
         var result = new Dim[n];
         var args = new Dim[inputs.Length];
+        bool anyDecided = false;
         for (int i = 0; i < n; i++)
         {
             for (int k = 0; k < args.Length; k++) args[k] = values[k][values[k].Length == 1 ? 0 : i];
-            if (f(args) is not { } d) return;
-            result[i] = d;
+            var d = f(args);
+            anyDecided |= d is not null;
+            result[i] = d ?? Dim.Unknown();
         }
-        ctx.SetOutputShapeValue(0, result);
+        if (anyDecided) ctx.SetOutputShapeValue(0, result);
     }
 
     /// <summary>Truth as a shape value: 1 or 0 when decidable at compile time, null otherwise.</summary>

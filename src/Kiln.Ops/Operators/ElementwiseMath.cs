@@ -17,8 +17,8 @@ public static class ElementwiseMath
         r.Add(new ArithmeticDefinition<SubOp>("Sub", (a, b) => a - b));
         r.Add(new ArithmeticDefinition<MulOp>("Mul", (a, b) => a * b));
         r.Add(new ArithmeticDefinition<DivOp>("Div", DivideShapeValues));
-        r.Add(new BinaryDefinition("Mod", ElementTypeSet.Numeric, (op, a, b) => Mod(op, a, b),
-            shapeValue: (a, b) => b.IsKnown && b.Value > 0 ? a % b : null, checkAttributes: CheckFmod));
+        r.Add(new BinaryDefinition("Mod", ElementTypeSet.Numeric, Mod,
+            shapeValue: (a, b) => b.IsKnown && b.Value > 0 ? a % b : null, validate: ctx => UsesFmod(ctx.Op, ctx.InputElementType(0))));
         r.Add(new PowDefinition());
 
         r.Add(new NumericUnaryDefinition<NegOp>("Neg", ElementTypeSet.SignedNumeric));
@@ -97,20 +97,18 @@ public static class ElementwiseMath
         return b.IsKnown && b.Value > 0 ? a / b : null;
     }
 
-    private static void CheckFmod(Operation op)
+    /// <summary>Whether Mod takes the sign of the dividend (fmod=1, required for floats) rather than the divisor's.</summary>
+    private static bool UsesFmod(Operation op, ElementType type) => op.GetInt("fmod", 0) switch
     {
-        long fmod = op.GetInt("fmod", 0);
-        if (fmod is not (0 or 1)) throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: fmod must be 0 or 1, got {fmod}");
-    }
+        1 => true,
+        0 when !type.IsFloat() => false,
+        0 => throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: fmod must be 1 for float operands"),
+        var other => throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: fmod must be 0 or 1, got {other}"),
+    };
 
-    private static TensorData Mod(Operation op, TensorData a, TensorData b)
-    {
-        CheckFmod(op);
-        if (op.GetInt("fmod", 0) == 1) return Elementwise.Binary<TruncatedModOp>(a, b);
-        if (a.ElementType.IsFloat())
-            throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: fmod must be 1 for float operands");
-        return Elementwise.Binary<FlooredModOp>(a, b);
-    }
+    private static TensorData Mod(Operation op, TensorData a, TensorData b) => UsesFmod(op, a.ElementType)
+        ? Elementwise.Binary<TruncatedModOp>(a, b)
+        : Elementwise.Binary<FlooredModOp>(a, b);
 
     /// <summary>Pow(X, Y): the result has X's type; Y may be any numeric type.</summary>
     private sealed class PowDefinition : OpDefinition

@@ -18,7 +18,7 @@ public static class SmoothActivations
         r.Add(new FloatUnaryDefinition<MishOp>("Mish"));
         r.Add(new UnaryDefinition("Swish", ElementTypeSet.Float, (op, x) => ElementwiseFunctions.ApplyFloat(x, new Swish(op.GetFloat("alpha", 1f)))));
         r.Add(new UnaryDefinition("Gelu", ElementTypeSet.Float, (op, x) => ElementwiseFunctions.ApplyFloat(x, new Gelu(UsesTanh(op))),
-            checkAttributes: op => UsesTanh(op)));
+            validate: ctx => UsesTanh(ctx.Op)));
     }
 
     /// <summary>1 / (1 + e^-x), written so that neither branch overflows.</summary>
