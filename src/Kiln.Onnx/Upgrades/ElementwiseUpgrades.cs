@@ -6,7 +6,8 @@ namespace Kiln.Onnx;
 /// <summary>
 /// Upgrades of the elementwise operators' older forms: the explicit 'broadcast'/'axis' attributes
 /// of binary operators before opset 7, PRelu's per-channel slope before opset 7, Clip's min/max
-/// attributes before opset 11, and the 'consumed_inputs' attribute of opset 1.
+/// attributes before opset 11, Cast's textual type name before opset 6, and the
+/// 'consumed_inputs' attribute of opset 1.
 /// </summary>
 [OnnxUpgrades]
 public static class ElementwiseUpgrades
@@ -24,6 +25,7 @@ public static class ElementwiseUpgrades
         foreach (var op in LegacyBroadcastOps) r.Add(op, 7, LegacyBroadcast);
         r.Add("PRelu", 7, ChannelSlope);
         r.Add("Clip", 11, BoundsToInputs);
+        r.Add("Cast", 6, TypeNameToCode);
     }
 
     /// <summary>
@@ -107,5 +109,16 @@ public static class ElementwiseUpgrades
         if (KnownType(x) is { ElementType: var et } && et.IsFloat())
             return ctx.Constant(Conversions.Convert(scalar, et), hint);
         return ctx.Add("CastLike", [ctx.Constant(scalar, hint), x], hint: hint);
+    }
+
+    /// <summary>Before opset 6 Cast named its target type in text: "FLOAT", "INT64", ...</summary>
+    private static void TypeNameToCode(NodeUpgradeContext ctx)
+    {
+        if (!ctx.Attributes.TryGetValue("to", out var to) || to.Kind != AttributeKind.String) return;
+        string name = to.AsString();
+        // The ONNX spelling of a type, upper-cased, is its TensorProto.DataType name.
+        var type = Enum.GetValues<ElementType>().FirstOrDefault(t => t != ElementType.Undefined && t.OnnxName().ToUpperInvariant() == name);
+        if (type == ElementType.Undefined) throw ctx.Error($"'to' names no element type: '{name}'");
+        ctx.Attributes["to"] = AttributeValue.Int((long)type);
     }
 }

@@ -42,6 +42,8 @@ public static class Selection
             throw new KilnException(ErrorCode.TypeMismatch, $"the condition must be bool, got {condition.ElementType.OnnxName()}");
         if (x.ElementType != y.ElementType)
             throw new KilnException(ErrorCode.TypeMismatch, $"operand element types differ: {x.ElementType.OnnxName()} and {y.ElementType.OnnxName()}");
+        if (x.ElementType.IsComplex())
+            throw new KilnException(ErrorCode.Unsupported, "selection between complex tensors is not supported");
         return ByStorage<WhereVisitor, TensorData>(x.ElementType, new(condition, x, y));
     }
 

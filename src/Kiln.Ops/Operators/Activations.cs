@@ -75,11 +75,14 @@ public static class Activations
             T.Clamp(T.CreateTruncating(alpha) * x + T.CreateTruncating(beta), T.Zero, T.One);
     }
 
-    /// <summary>x * HardSigmoid(x) with alpha 1/6 and beta 1/2.</summary>
+    /// <summary>x * HardSigmoid(x) with alpha 1/6 and beta 1/2, in double so that float16 rounds once.</summary>
     public struct HardSwishOp : IFloatUnaryOperator
     {
-        public static T Invoke<T>(T x) where T : unmanaged, IFloatingPointIeee754<T> =>
-            x * T.Clamp(x / T.CreateTruncating(6) + T.CreateTruncating(0.5), T.Zero, T.One);
+        public static T Invoke<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            double d = double.CreateTruncating(x);
+            return T.CreateTruncating(d * Math.Clamp(d / 6 + 0.5, 0, 1));
+        }
     }
 
     /// <summary>x + bias below -lambd, x - bias above lambd, 0 between; for any numeric type.</summary>
@@ -101,7 +104,7 @@ public static class Activations
         public override void InferTypes(InferenceContext ctx)
         {
             Infer.SameElementType(ctx, 0, 1);
-            ElementTypeSet.SignedNumeric.Check(ctx, 0);
+            ElementTypeSet.Numeric.Check(ctx, 0);
             var x = ctx.InputShape(0);
             var slope = ctx.InputShape(1);
             if (Broadcasting.Shape(ctx, x, slope) is { IsStatic: true } b && x.IsStatic && !b.Equals(x))

@@ -18,7 +18,8 @@ public static class ElementwiseMath
         r.Add(new ArithmeticDefinition<MulOp>("Mul", (a, b) => a * b));
         r.Add(new ArithmeticDefinition<DivOp>("Div", DivideShapeValues));
         r.Add(new BinaryDefinition("Mod", ElementTypeSet.Numeric, Mod,
-            shapeValue: (a, b) => b.IsKnown && b.Value > 0 ? a % b : null, validate: ctx => UsesFmod(ctx.Op, ctx.InputElementType(0))));
+            shapeValue: (a, b) => b.IsKnown && b.Value > 0 ? a % b : null,
+            validate: ctx => UsesFmod(ctx.Op, ctx.InputElementType(0))));
         r.Add(new PowDefinition());
 
         r.Add(new NumericUnaryDefinition<NegOp>("Neg", ElementTypeSet.SignedNumeric));

@@ -40,7 +40,11 @@ public static class SmoothActivations
     /// <summary>x / (1 + |x|).</summary>
     public struct SoftsignOp : IFloatUnaryOperator
     {
-        public static T Invoke<T>(T x) where T : unmanaged, IFloatingPointIeee754<T> => x / (T.One + T.Abs(x));
+        public static T Invoke<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            double d = double.CreateTruncating(x);
+            return T.CreateTruncating(d / (1 + Math.Abs(d)));
+        }
     }
 
     /// <summary>x * tanh(softplus(x)).</summary>
