@@ -63,7 +63,7 @@ public static class Comparison
                     if (!double.IsNaN(err)) maxErr = Math.Max(maxErr, err);
                 }
             }
-            else ok = e.Storage is ulong[] eu ? eu[i] == ((ulong[])a.Storage)[i] : e.GetInt64(i) == a.GetInt64(i);
+            else ok = e.GetInt64(i) == a.GetInt64(i); // exact for every integer type (uint64 compares its bits)
             if (!ok) { bad++; if (first < 0) first = i; }
         }
         if (bad == 0) return null;
@@ -77,5 +77,5 @@ public static class Comparison
 
     private static string Format(TensorData t, long i) =>
         t.ElementType.IsFloat() || t.ElementType.IsComplex() ? Element(t, i).ToString("R", CultureInfo.InvariantCulture)
-        : t.Storage is ulong[] u ? u[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
+        : t.ElementType == ElementType.UInt64 ? ((ulong[])t.Storage)[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
 }
