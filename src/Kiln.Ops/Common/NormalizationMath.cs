@@ -73,10 +73,20 @@ public static class NormalizationMath
         return p.Reshape(shape);
     }
 
-    public static double[] ToDoubles(TensorData t) => Conversions.Convert(t, ElementType.Float64).Data<double>();
+    /// <summary>A fresh double array of the tensor's values (callers may overwrite it).</summary>
+    public static double[] ToDoubles(TensorData t) => t.Storage switch
+    {
+        double[] d => (double[])d.Clone(),
+        float[] f => Array.ConvertAll(f, v => (double)v),
+        _ => Conversions.Convert(t, ElementType.Float64).Data<double>(),
+    };
 
-    public static TensorData FromDoubles(double[] values, long[] shape, ElementType type) =>
-        Conversions.Convert(new TensorData(ElementType.Float64, shape, values), type);
+    public static TensorData FromDoubles(double[] values, long[] shape, ElementType type) => type switch
+    {
+        ElementType.Float64 => new TensorData(type, shape, values),
+        ElementType.Float32 => new TensorData(type, shape, Array.ConvertAll(values, v => (float)v)),
+        _ => Conversions.Convert(new TensorData(ElementType.Float64, shape, values), type),
+    };
 
     private static (double[] Values, int[] Index) Broadcast(TensorData p, long[] shape, string name, Func<string, KilnException> error)
     {
