@@ -77,9 +77,10 @@ public static class ReduceUpgrades
         var std = ctx.Add("Sqrt", [ctx.Add("Add", [Input(4), eps])]);
         var normalized = ctx.Add("Div", [ctx.Add("Sub", [Input(0), Input(3)]), std]);
         var scaled = ctx.Add("Mul", [normalized, Input(1)]);
+        var bias = Input(2);
         ctx.OpType = "Add";
         ctx.Inputs.Clear();
-        ctx.Inputs.AddRange([scaled, Input(2)]);
+        ctx.Inputs.AddRange([scaled, bias]);
     }
 
     /// <summary>
