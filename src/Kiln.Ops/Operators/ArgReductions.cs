@@ -21,7 +21,7 @@ public static class ArgReductions
         {
             Infer.ElementTypeIn(ctx, 0, t => t.IsNumeric(), "numeric");
             var shape = ctx.InputShape(0);
-            if (!shape.IsRanked) throw new ShapeUnknownException();
+            if (!shape.IsRanked) { ctx.SetOutput(0, ElementType.Int64, Shape.Unranked); return; }
             int axis = Axes.Normalize(ctx.Op.GetInt("axis", 0), shape.Rank, ctx.Op);
             var dims = shape.Dims.ToList();
             if (ctx.Op.GetInt("keepdims", 1) != 0) dims[axis] = 1;

@@ -23,7 +23,7 @@ public static class EinsumOps
             var inputs = Enumerable.Range(0, ctx.InputCount).ToArray();
             var et = Infer.SameElementType(ctx, inputs);
             Infer.ElementTypeIn(ctx, 0, t => t.IsNumeric(), "numeric");
-            if (inputs.Any(i => !ctx.InputShape(i).IsRanked)) throw new ShapeUnknownException();
+            if (inputs.Any(i => !ctx.InputShape(i).IsRanked)) { ctx.SetOutput(0, et, Shape.Unranked); return; }
             var shapes = inputs.Select(i => ctx.InputShape(i).Dims).ToArray();
             var equation = EinsumEquation.Parse(ctx.Op.GetString("equation"), shapes.Select(s => s.Count).ToArray(), ctx.Error);
             var sizes = equation.LabelSizes(shapes, ctx.Error);

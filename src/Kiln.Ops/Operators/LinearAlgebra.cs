@@ -16,7 +16,7 @@ public static class LinearAlgebra
         {
             Infer.ElementTypeIn(ctx, 0, t => t.IsFloat(), "a float type");
             var shape = ctx.InputShape(0);
-            if (!shape.IsRanked) throw new ShapeUnknownException();
+            if (!shape.IsRanked) { ctx.SetOutput(0, ctx.InputElementType(0), Shape.Unranked); return; }
             if (shape.Rank < 2) throw ctx.Error($"input must be square matrices [*, M, M], got {shape}");
             var (rows, cols) = (shape[shape.Rank - 2], shape[shape.Rank - 1]);
             if (rows.IsKnown && cols.IsKnown && rows != cols) throw ctx.Error($"input must be square matrices [*, M, M], got {shape}");

@@ -124,11 +124,13 @@ public static class Normalization
         {
             InferSameAsFloatInput(ctx, 1);
             var stash = StashType(ctx.Op);
-            if (!ctx.HasOutput(1) && !ctx.HasOutput(2)) return;
             var shape = ctx.InputShape(0);
-            if (!shape.IsRanked) throw new ShapeUnknownException();
-            int axis = Axes.Normalize(ctx.Op.GetInt("axis", -1), shape.Rank, ctx.Op);
-            var statistics = new Shape(shape.Select((d, i) => i < axis ? d : 1));
+            var statistics = Shape.Unranked;
+            if (shape.IsRanked)
+            {
+                int axis = Axes.Normalize(ctx.Op.GetInt("axis", -1), shape.Rank, ctx.Op);
+                statistics = new Shape(shape.Select((d, i) => i < axis ? d : 1));
+            }
             for (int i = 1; i <= 2; i++)
                 if (ctx.HasOutput(i)) ctx.SetOutput(i, stash, statistics);
         }
@@ -185,6 +187,7 @@ public static class Normalization
         {
             InferSameAsFloatInput(ctx, 1);
             StashType(ctx.Op);
+            if (ctx.InputShape(0) is { IsRanked: true } shape) Axes.Normalize(ctx.Op.GetInt("axis", -1), shape.Rank, ctx.Op);
         }
 
         public override void Evaluate(EvaluationContext ctx)

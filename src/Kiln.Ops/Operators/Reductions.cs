@@ -189,7 +189,7 @@ public sealed class ReduceDefinition<TOp>(string opType, Func<Dim, Dim, Dim>? sh
         var et = ctx.InputElementType(0);
         bool keepDims = ctx.Op.GetInt("keepdims", 1) != 0;
         var shape = ctx.InputShape(0);
-        if (!shape.IsRanked) throw new ShapeUnknownException();
+        if (!shape.IsRanked) { ctx.SetOutput(0, et, Shape.Unranked); return; }
         var axes = KnownAxes(ctx, shape.Rank);
         if (axes is null)
         {

@@ -25,8 +25,8 @@ public static class SoftmaxOps
         public override void InferTypes(InferenceContext ctx)
         {
             Infer.ElementTypeIn(ctx, 0, t => t.IsFloat(), "a float type");
-            Axes.Normalize(ctx.Op.GetInt("axis", -1), ctx.InputRank(0), ctx.Op);
             Infer.SameAsInput(ctx);
+            if (ctx.InputShape(0).IsRanked) Axes.Normalize(ctx.Op.GetInt("axis", -1), ctx.InputShape(0).Rank, ctx.Op);
         }
 
         public override void Evaluate(EvaluationContext ctx)
