@@ -64,7 +64,7 @@ public static class Normalization
         {
             var x = FloatInput(ctx, 2);
             long channels = x.Shape[1];
-            double[] Parameter(int i, string name) => NormalizationMath.ToDoubles(NormalizationMath.PerChannel(ctx.Tensor(i), channels, 2, name, ctx.Error));
+            double[] Parameter(int i, string name) => NormalizationMath.ToDoubles(NormalizationMath.PerChannel(ctx.Tensor(i), channels, x.Rank, name, ctx.Error));
             var (scale, bias, mean, variance) = (Parameter(1, "scale"), Parameter(2, "B"), Parameter(3, "input_mean"), Parameter(4, "input_var"));
             double epsilon = ctx.Op.GetFloat("epsilon", 1e-5f);
             var xs = NormalizationMath.ToDoubles(x);

@@ -186,6 +186,7 @@ public sealed class ReduceDefinition<TOp>(string opType, Func<Dim, Dim, Dim>? sh
     public override void InferTypes(InferenceContext ctx)
     {
         Infer.ElementTypeIn(ctx, 0, t => t.IsNumeric() || (allowBool && t == ElementType.Bool), allowBool ? "numeric or bool" : "numeric");
+        if (ctx.HasInput(1)) Infer.ElementTypeIn(ctx, 1, t => t == ElementType.Int64, "int64 axes");
         var et = ctx.InputElementType(0);
         bool keepDims = ctx.Op.GetInt("keepdims", 1) != 0;
         var shape = ctx.InputShape(0);
