@@ -103,11 +103,14 @@ public sealed class TensorData : DataValue
     };
 
     /// <summary>The elements as a span of T; T must be the storage type of <see cref="ElementType"/>.</summary>
-    public Span<T> AsSpan<T>() => Storage is T[] a ? a.AsSpan()
-        : throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
+    public Span<T> AsSpan<T>() => Data<T>().AsSpan();
 
-    public T[] Data<T>() => Storage as T[]
-        ?? throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
+    /// <summary>
+    /// The backing array as T[]. The check is exact: the CLR would otherwise let a long[] pass
+    /// as a ulong[] (and byte[] as sbyte[], ...), silently reinterpreting the sign.
+    /// </summary>
+    public T[] Data<T>() => Storage.GetType() == typeof(T[]) ? (T[])Storage
+        : throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
 
     /// <summary>Raw little-endian bytes of the storage (not for strings).</summary>
     public ReadOnlySpan<byte> AsBytes() => RawBytes();
