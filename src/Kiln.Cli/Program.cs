@@ -12,6 +12,8 @@ public static class KilnTool
     {
         var root = new RootCommand("Kiln: an ahead-of-time ML compiler and runtime for .NET");
         root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(CompileCommand.Create());
+        root.Subcommands.Add(DumpCommand.Create());
         root.Subcommands.Add(ConformanceCommand.Create());
         root.Subcommands.Add(IrCommand.Create());
         return CommandLine.Invoke(root, args);

@@ -102,12 +102,23 @@ public sealed unsafe class Module : IDisposable
         return _base + Section(SectionKind.Bytecode).Offset + f.CodeOffset;
     }
 
+    /// <summary>A function's verified bytecode (for disassembly).</summary>
+    public ReadOnlySpan<byte> FunctionCode(int function) => new(Code(function, out int length), length);
+
     /// <summary>A constant segment's bytes, in place.</summary>
     public byte* SegmentPointer(int segment, out long length)
     {
         var s = Segment(segment);
         length = (long)s.Length;
         return _base + s.Offset;
+    }
+
+    /// <summary>Where a constant segment lies in the file.</summary>
+    public void SegmentPointerInfo(int segment, out long fileOffset, out long length)
+    {
+        var s = Segment(segment);
+        fileOffset = (long)s.Offset;
+        length = (long)s.Length;
     }
 
     /// <summary>A kernel's descriptor bytes, in place.</summary>
