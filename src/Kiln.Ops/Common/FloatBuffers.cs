@@ -40,6 +40,9 @@ public static class FloatBuffers
         return Conversions.Convert(new TensorData(ElementType.Float64, shape, values), type);
     }
 
+    /// <summary>The float types ONNX computes in (the T of most float operators): float32, float64, float16, bfloat16.</summary>
+    public static bool IsComputeType(ElementType t) => t is ElementType.Float32 or ElementType.Float64 or ElementType.Float16 or ElementType.BFloat16;
+
     /// <summary>The value rounded to the precision of a float type (for intermediate results a spec computes in that type).</summary>
     public static double RoundTo(double value, ElementType type) => type switch
     {

@@ -26,8 +26,8 @@ public static class AttentionOps
 
         public override void InferTypes(InferenceContext ctx)
         {
-            Infer.ElementTypeIn(ctx, Q, t => t.IsFloat(), "a float type");
-            Infer.ElementTypeIn(ctx, V, t => t.IsFloat(), "a float type");
+            Infer.ElementTypeIn(ctx, Q, FloatBuffers.IsComputeType, "float, double, float16 or bfloat16");
+            Infer.ElementTypeIn(ctx, V, FloatBuffers.IsComputeType, "float, double, float16 or bfloat16");
             var qType = Infer.SameElementType(ctx, Q, K, PastKey);
             var vType = Infer.SameElementType(ctx, V, PastValue);
             if (ctx.HasInput(Mask)) Infer.ElementTypeIn(ctx, Mask, t => t == ElementType.Bool || t.IsFloat(), "bool or a float type");
@@ -97,7 +97,8 @@ public static class AttentionOps
         private static TensorData FloatInput(EvaluationContext ctx, int i)
         {
             var t = ctx.Tensor(i);
-            return t.ElementType.IsFloat() ? t : throw ctx.Error($"input {i} must be a float tensor, got {t.ElementType.OnnxName()}");
+            return FloatBuffers.IsComputeType(t.ElementType) ? t
+                : throw ctx.Error($"input {i} must be float, double, float16 or bfloat16, got {t.ElementType.OnnxName()}");
         }
 
         /// <summary>nonpad_kv_seqlen: how many leading keys of each batch entry are real (the rest is padding).</summary>
@@ -123,7 +124,7 @@ public static class AttentionOps
             float softcap = op.GetFloat("softcap", 0);
             if (!(softcap >= 0)) throw error($"softcap must be 0 (off) or positive, got {softcap}");
             var precision = FloatBuffers.TypeAttribute(op, "softmax_precision") ?? inputType;
-            if (precision is not (ElementType.Float32 or ElementType.Float64 or ElementType.Float16 or ElementType.BFloat16))
+            if (!FloatBuffers.IsComputeType(precision))
                 throw error($"softmax_precision must be float, float16, bfloat16 or double, got {precision.OnnxName()}");
             double? scale = op.HasAttribute("scale") ? op.GetFloat("scale") : null;
             return new(scale, op.GetInt("is_causal", 0) != 0, softcap, (int)mode, precision);
@@ -274,15 +275,15 @@ internal sealed record AttentionGeometry(bool Packed, Dim Batch, Dim QHeads, Dim
         else
         {
             (qHeads, kvHeads, headSize, keyHeadSize, vHeadSize) = (q[1], k[1], q[3], k[3], v[3]);
-            Expect(v[1], kvHeads, "V heads", error);
+            DimChecks.ExpectEqual(v[1], kvHeads, "V heads", error);
             foreach (var (name, heads) in new[] { ("q_num_heads", qHeads), ("kv_num_heads", kvHeads) })
-                if (op.HasAttribute(name)) Expect(op.GetInt(name), heads, name, error);
+                if (op.HasAttribute(name)) DimChecks.ExpectEqual(op.GetInt(name), heads, name, error);
         }
         Dim batch = q[0], kvLength = k[packed ? 1 : 2];
-        Expect(k[0], batch, "K batch", error);
-        Expect(v[0], batch, "V batch", error);
-        Expect(v[packed ? 1 : 2], kvLength, "V length", error);
-        Expect(keyHeadSize, headSize, "K head size", error);
+        DimChecks.ExpectEqual(k[0], batch, "K batch", error);
+        DimChecks.ExpectEqual(v[0], batch, "V batch", error);
+        DimChecks.ExpectEqual(v[packed ? 1 : 2], kvLength, "V length", error);
+        DimChecks.ExpectEqual(keyHeadSize, headSize, "K head size", error);
         if (qHeads.IsKnown && kvHeads.IsKnown && (kvHeads.Value <= 0 || qHeads.Value % kvHeads.Value != 0))
             throw error($"q heads ({qHeads}) must be a multiple of kv heads ({kvHeads})");
 
@@ -291,13 +292,13 @@ internal sealed record AttentionGeometry(bool Packed, Dim Batch, Dim QHeads, Dim
         {
             if (pastKey.Rank != 4 || pastValue.Rank != 4) throw error($"past_key and past_value must be rank 4, got {pastKey} and {pastValue}");
             pastLength = pastKey[2];
-            Expect(pastKey[0], batch, "past_key batch", error);
-            Expect(pastKey[1], kvHeads, "past_key heads", error);
-            Expect(pastKey[3], headSize, "past_key head size", error);
-            Expect(pastValue[0], batch, "past_value batch", error);
-            Expect(pastValue[1], kvHeads, "past_value heads", error);
-            Expect(pastValue[2], pastLength, "past_value length", error);
-            Expect(pastValue[3], vHeadSize, "past_value head size", error);
+            DimChecks.ExpectEqual(pastKey[0], batch, "past_key batch", error);
+            DimChecks.ExpectEqual(pastKey[1], kvHeads, "past_key heads", error);
+            DimChecks.ExpectEqual(pastKey[3], headSize, "past_key head size", error);
+            DimChecks.ExpectEqual(pastValue[0], batch, "past_value batch", error);
+            DimChecks.ExpectEqual(pastValue[1], kvHeads, "past_value heads", error);
+            DimChecks.ExpectEqual(pastValue[2], pastLength, "past_value length", error);
+            DimChecks.ExpectEqual(pastValue[3], vHeadSize, "past_value head size", error);
         }
         return new(packed, batch, qHeads, kvHeads, q[packed ? 1 : 2], kvLength, pastLength, headSize, vHeadSize);
     }
@@ -327,12 +328,6 @@ internal sealed record AttentionGeometry(bool Packed, Dim Batch, Dim QHeads, Dim
         if (hidden.IsKnown && hidden.Value % heads != 0)
             throw error($"{what} hidden size {hidden} is not a multiple of its {heads} heads");
         return hidden / heads;
-    }
-
-    private static void Expect(Dim actual, Dim expected, string what, Func<string, KilnException> error)
-    {
-        if (actual.IsKnown && expected.IsKnown && actual.Value != expected.Value)
-            throw error($"{what} is {actual}, expected {expected}");
     }
 }
 
