@@ -11,4 +11,12 @@ public static class DimChecks
         if (actual.IsKnown && expected.IsKnown && actual.Value != expected.Value)
             throw error($"{what} is {actual}, expected {expected}");
     }
+
+    /// <summary>A packed size split into equal parts (a hidden size into heads); throws when a known size does not divide.</summary>
+    public static Dim SplitEvenly(Dim total, long parts, string what, Func<string, KilnException> error)
+    {
+        if (total.IsKnown && total.Value % parts != 0)
+            throw error($"{what} {total} is not a multiple of {parts}");
+        return total / parts;
+    }
 }

@@ -268,9 +268,9 @@ internal sealed record AttentionGeometry(bool Packed, Dim Batch, Dim QHeads, Dim
             if (qCount <= 0 || kvCount <= 0)
                 throw error("packed (rank-3) Q, K, V need positive q_num_heads and kv_num_heads attributes");
             (qHeads, kvHeads) = (qCount, kvCount);
-            headSize = SplitHeads(q[2], qCount, "Q", error);
-            keyHeadSize = SplitHeads(k[2], kvCount, "K", error);
-            vHeadSize = SplitHeads(v[2], kvCount, "V", error);
+            headSize = DimChecks.SplitEvenly(q[2], qCount, "Q hidden size", error);
+            keyHeadSize = DimChecks.SplitEvenly(k[2], kvCount, "K hidden size", error);
+            vHeadSize = DimChecks.SplitEvenly(v[2], kvCount, "V hidden size", error);
         }
         else
         {
@@ -321,13 +321,6 @@ internal sealed record AttentionGeometry(bool Packed, Dim Batch, Dim QHeads, Dim
             if (d.IsKnown && target.IsKnown && d.Value != 1 && d.Value != target.Value)
                 throw error($"attn_mask {mask} does not broadcast to [{Batch},{QHeads},{QLength},{TotalLength}]");
         }
-    }
-
-    private static Dim SplitHeads(Dim hidden, long heads, string what, Func<string, KilnException> error)
-    {
-        if (hidden.IsKnown && hidden.Value % heads != 0)
-            throw error($"{what} hidden size {hidden} is not a multiple of its {heads} heads");
-        return hidden / heads;
     }
 }
 
