@@ -185,13 +185,14 @@ public static class AttentionOps
                     var q = queries.AsSpan((int)(query * d), (int)d);
                     for (long j = 0; j < total; j++)
                     {
-                        double s = Dot(q, keys.AsSpan((int)((kvHead * total + j) * d), (int)d)) * scale;
+                        double s = AttentionMath.Dot(q, keys.AsSpan((int)((kvHead * total + j) * d), (int)d)) * scale;
                         double capped = options.Softcap > 0 ? options.Softcap * Math.Tanh(s / options.Softcap) : s;
                         row[j] = capped + bias[j];
                         if (scores is not null && options.ScoresMode < 3)
                             scores[query * total + j] = options.ScoresMode switch { 0 => s, 1 => capped, _ => row[j] };
                     }
-                    Softmax(row, anyKeyVisible);
+                    if (anyKeyVisible) AttentionMath.Softmax(row, options.SoftmaxPrecision);
+                    else Array.Clear(row);
                     if (scores is not null && options.ScoresMode == 3) row.CopyTo(scores.AsSpan((int)(query * total)));
                     var output = y.AsSpan((int)(query * dv), (int)dv);
                     for (long j = 0; j < total; j++)
@@ -221,29 +222,31 @@ public static class AttentionOps
             }
             return anyVisible;
         }
+    }
+}
 
-        /// <summary>Softmax in place, in the softmax precision; all zeros for a fully masked row.</summary>
-        private void Softmax(double[] row, bool anyKeyVisible)
-        {
-            if (!anyKeyVisible) { Array.Clear(row); return; }
-            var precision = options.SoftmaxPrecision;
-            double max = double.NegativeInfinity;
-            for (int j = 0; j < row.Length; j++)
-            {
-                row[j] = FloatBuffers.RoundTo(row[j], precision);
-                max = Math.Max(max, row[j]);
-            }
-            double sum = 0;
-            for (int j = 0; j < row.Length; j++) sum += row[j] = Math.Exp(row[j] - max);
-            for (int j = 0; j < row.Length; j++) row[j] = FloatBuffers.RoundTo(row[j] / sum, precision);
-        }
+/// <summary>Arithmetic shared by the attention operators.</summary>
+internal static class AttentionMath
+{
+    public static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        double sum = 0;
+        for (int i = 0; i < a.Length; i++) sum += a[i] * b[i];
+        return sum;
+    }
 
-        private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    /// <summary>Softmax of a row in place, its inputs and results rounded to the softmax precision.</summary>
+    public static void Softmax(Span<double> row, ElementType precision)
+    {
+        double max = double.NegativeInfinity;
+        for (int j = 0; j < row.Length; j++)
         {
-            double sum = 0;
-            for (int c = 0; c < a.Length; c++) sum += a[c] * b[c];
-            return sum;
+            row[j] = FloatBuffers.RoundTo(row[j], precision);
+            max = Math.Max(max, row[j]);
         }
+        double sum = 0;
+        for (int j = 0; j < row.Length; j++) sum += row[j] = Math.Exp(row[j] - max);
+        for (int j = 0; j < row.Length; j++) row[j] = FloatBuffers.RoundTo(row[j] / sum, precision);
     }
 }
 

@@ -1,0 +1,133 @@
+using Kiln.Ir;
+
+namespace Kiln.Ops.Operators;
+
+/// <summary>
+/// FlexAttention (domain ai.onnx.preview, version 1): scaled dot-product attention on rank-4
+/// Q [B, Hq, L, E], K [B, Hkv, S, E], V [B, Hkv, S, Ev] with two optional customization graphs:
+/// score_mod rewrites the scores [B, Hq, L, S] before the softmax, prob_mod the probabilities
+/// after it. Query heads share key/value heads in contiguous groups. Scores are rounded to the
+/// input type, then softmax, the graphs and the value product run in the softmax precision:
+/// float32 for 16-bit inputs (or the softmax_precision attribute), the input type otherwise.
+/// </summary>
+[OpFamily]
+public static class FlexAttentionOps
+{
+    public const string PreviewDomain = "ai.onnx.preview";
+
+    public static void Register(OpRegistry r) => r.Add(new FlexAttentionDefinition());
+
+    private sealed class FlexAttentionDefinition : OpDefinition
+    {
+        public override string Domain => PreviewDomain;
+        public override string OpType => "FlexAttention";
+        public override int MinInputs => 3;
+
+        public override void InferTypes(InferenceContext ctx)
+        {
+            Infer.ElementTypeIn(ctx, 0, FloatBuffers.IsComputeType, "float, double, float16 or bfloat16");
+            var type = Infer.SameElementType(ctx, 0, 1, 2);
+            var precision = SoftmaxPrecision(ctx.Op, type, ctx.Error);
+            Shape q = ctx.InputShape(0), k = ctx.InputShape(1), v = ctx.InputShape(2);
+            var scores = Shape.Unranked;
+            var y = Shape.Unranked;
+            if (q.IsRanked && k.IsRanked && v.IsRanked)
+            {
+                CheckShapes(q, k, v, ctx.Error);
+                scores = Shape.Of(q[0], q[1], q[2], k[2]);
+                y = Shape.Of(q[0], q[1], q[2], v[3]);
+            }
+            foreach (var name in new[] { "score_mod", "prob_mod" })
+            {
+                if (!ctx.Op.HasAttribute(name)) continue;
+                var outputs = ctx.InferGraph(ctx.Op.GetGraph(name), [new TensorType(precision, scores)]);
+                if (outputs.Count != 1 || outputs[0] is not TensorType t || (t.ElementType != precision && t.ElementType != ElementType.Undefined))
+                    throw ctx.Error($"{name} must map one {precision.OnnxName()} tensor to one {precision.OnnxName()} tensor");
+            }
+            ctx.SetOutput(0, type, y);
+        }
+
+        public override void Evaluate(EvaluationContext ctx)
+        {
+            TensorData q = ctx.Tensor(0), k = ctx.Tensor(1), v = ctx.Tensor(2);
+            var type = q.ElementType;
+            if (!FloatBuffers.IsComputeType(type) || k.ElementType != type || v.ElementType != type)
+                throw ctx.Error("Q, K and V must share one float element type");
+            var precision = SoftmaxPrecision(ctx.Op, type, ctx.Error);
+            CheckShapes(Shape.Of(q.Shape), Shape.Of(k.Shape), Shape.Of(v.Shape), ctx.Error);
+            long batch = q.Shape[0], qHeads = q.Shape[1], length = q.Shape[2], size = q.Shape[3];
+            long kvHeads = k.Shape[1], keys = k.Shape[2], vSize = v.Shape[3], group = qHeads / kvHeads;
+            long[] scoresShape = [batch, qHeads, length, keys];
+            double scale = ctx.Op.HasAttribute("scale") ? ctx.Op.GetFloat("scale") : 1 / Math.Sqrt(size);
+
+            double[] queries = FloatBuffers.Read(q), keyData = FloatBuffers.Read(k);
+            var scores = new double[batch * qHeads * length * keys];
+            for (long bh = 0; bh < batch * qHeads; bh++)
+            {
+                long kvHead = bh / qHeads * kvHeads + bh % qHeads / group;
+                for (long i = 0; i < length; i++)
+                for (long j = 0; j < keys; j++)
+                {
+                    double s = AttentionMath.Dot(queries.AsSpan((int)((bh * length + i) * size), (int)size),
+                        keyData.AsSpan((int)((kvHead * keys + j) * size), (int)size)) * scale;
+                    scores[(bh * length + i) * keys + j] = FloatBuffers.RoundTo(s, type);
+                }
+            }
+
+            // A copy: the softmax works in place, and the graph may return a tensor it shares.
+            var probs = (double[])FloatBuffers.Read(Modify(ctx, "score_mod", FloatBuffers.Write(precision, scoresShape, scores))).Clone();
+            for (long row = 0; row < batch * qHeads * length; row++)
+                AttentionMath.Softmax(probs.AsSpan((int)(row * keys), (int)keys), precision);
+            probs = FloatBuffers.Read(Modify(ctx, "prob_mod", FloatBuffers.Write(precision, scoresShape, probs)));
+
+            double[] values = FloatBuffers.Read(v);
+            var y = new double[batch * qHeads * length * vSize];
+            for (long bh = 0; bh < batch * qHeads; bh++)
+            {
+                long kvHead = bh / qHeads * kvHeads + bh % qHeads / group;
+                for (long i = 0; i < length; i++)
+                {
+                    var output = y.AsSpan((int)((bh * length + i) * vSize), (int)vSize);
+                    for (long j = 0; j < keys; j++)
+                    {
+                        double p = probs[(bh * length + i) * keys + j];
+                        var value = values.AsSpan((int)((kvHead * keys + j) * vSize), (int)vSize);
+                        for (int c = 0; c < output.Length; c++) output[c] += p * value[c];
+                    }
+                }
+            }
+            ctx.SetOutput(0, FloatBuffers.Write(type, [batch, qHeads, length, vSize], y));
+        }
+
+        /// <summary>Runs a customization graph on the scores or probabilities; returns them unchanged when it is absent.</summary>
+        private static TensorData Modify(EvaluationContext ctx, string name, TensorData input)
+        {
+            if (!ctx.Op.HasAttribute(name)) return input;
+            var outputs = ctx.RunGraph(ctx.Op.GetGraph(name), [input]);
+            if (outputs.Count != 1 || outputs[0] is not TensorData result || result.ElementType != input.ElementType
+                || !result.Shape.AsSpan().SequenceEqual(input.Shape))
+                throw ctx.Error($"{name} must return one {input.ElementType.OnnxName()} tensor of shape {TensorData.FormatShape(input.Shape)}");
+            return result;
+        }
+
+        private static ElementType SoftmaxPrecision(Operation op, ElementType inputType, Func<string, KilnException> error)
+        {
+            var precision = FloatBuffers.TypeAttribute(op, "softmax_precision")
+                ?? (inputType is ElementType.Float16 or ElementType.BFloat16 ? ElementType.Float32 : inputType);
+            return FloatBuffers.IsComputeType(precision) ? precision
+                : throw error($"softmax_precision must be float, float16, bfloat16 or double, got {precision.OnnxName()}");
+        }
+
+        private static void CheckShapes(Shape q, Shape k, Shape v, Func<string, KilnException> error)
+        {
+            if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4) throw error($"Q, K and V must be rank 4, got {q}, {k} and {v}");
+            DimChecks.ExpectEqual(k[0], q[0], "K batch", error);
+            DimChecks.ExpectEqual(v[0], q[0], "V batch", error);
+            DimChecks.ExpectEqual(k[3], q[3], "K head size", error);
+            DimChecks.ExpectEqual(v[1], k[1], "V heads", error);
+            DimChecks.ExpectEqual(v[2], k[2], "V length", error);
+            if (q[1].IsKnown && k[1].IsKnown && (k[1].Value <= 0 || q[1].Value % k[1].Value != 0))
+                throw error($"Q heads ({q[1]}) must be a multiple of K/V heads ({k[1]})");
+        }
+    }
+}
