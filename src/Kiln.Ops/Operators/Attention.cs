@@ -119,6 +119,9 @@ public static class AttentionOps
     {
         public static AttentionOptions Read(Operation op, ElementType inputType, Func<string, KilnException> error)
         {
+            // Sliding-window attention is newer than Attention-24 and not implemented: refuse it rather than ignore it.
+            if (op.GetInt("local_window_size", -1) >= 0)
+                throw new KilnException(ErrorCode.Unsupported, $"{op.Describe()}: local_window_size (sliding-window attention) is not supported");
             long mode = op.GetInt("qk_matmul_output_mode", 0);
             if (mode is < 0 or > 3) throw error($"qk_matmul_output_mode must be 0 to 3, got {mode}");
             float softcap = op.GetFloat("softcap", 0);

@@ -38,16 +38,15 @@ public static class FourierOps
             CheckSignal(x, ctx.Error);
             var (inverse, onesided) = Flags(ctx.Op);
             Dim last = inverse && onesided ? 1 : 2;
-            long? axisValue = ctx.HasInput(2) ? KnownScalar(ctx.InputShapeValue(2)) : -2;
-            if (axisValue is not { } rawAxis)
+            Dim axisValue = ctx.HasInput(2) ? SignalScalars.Infer(ctx, 2) : -2;
+            if (!axisValue.TryGetValue(out long rawAxis))
             {
                 // Which axis changes size is not known: every size but re/im is.
                 ctx.SetOutput(0, type, new Shape(Enumerable.Range(0, x.Rank).Select(i => i == x.Rank - 1 ? last : Dim.Unknown())));
                 return;
             }
             int axis = SignalAxis(rawAxis, x.Rank, ctx.Error);
-            Dim length = !ctx.HasInput(1) ? DefaultLength(x[axis], inverse, onesided)
-                : ctx.InputShapeValue(1) is [var given] ? given : Dim.Unknown();
+            Dim length = ctx.HasInput(1) ? SignalScalars.Infer(ctx, 1) : DefaultLength(x[axis], inverse, onesided);
             if (length.IsKnown && length.Value < 1) throw ctx.Error($"dft_length must be positive, got {length}");
             ctx.SetOutput(0, type, x.With(axis, !inverse && onesided ? length / 2 + 1 : length).With(x.Rank - 1, last));
         }
@@ -58,9 +57,9 @@ public static class FourierOps
             if (!FloatBuffers.IsComputeType(x.ElementType)) throw ctx.Error($"input must be a float tensor, got {x.ElementType.OnnxName()}");
             CheckSignal(Shape.Of(x.Shape), ctx.Error);
             var (inverse, onesided) = Flags(ctx.Op);
-            int axis = SignalAxis(ctx.OptionalTensor(2) is { } a ? Scalar(a, "axis", ctx) : -2, x.Rank, ctx.Error);
+            int axis = SignalAxis(ctx.HasInput(2) ? SignalScalars.Read(ctx, 2, "axis") : -2, x.Rank, ctx.Error);
             long inputLength = x.Shape[axis];
-            long n = ctx.OptionalTensor(1) is { } l ? Scalar(l, "dft_length", ctx) : DefaultLength(inputLength, inverse, onesided).Value;
+            long n = ctx.HasInput(1) ? SignalScalars.Read(ctx, 1, "dft_length") : DefaultLength(inputLength, inverse, onesided).Value;
             if (n < 1) throw ctx.Error($"dft_length must be positive, got {n}");
             if (n > TensorData.MaxElements) throw ctx.Error($"dft_length {n} is too large");
             bool realOutput = inverse && onesided;
@@ -155,10 +154,10 @@ public static class FourierOps
             var signal = ctx.InputShape(0);
             if (!signal.IsRanked) { ctx.SetOutput(0, type, Shape.Unranked); return; }
             if (signal.Rank != 3) throw ctx.Error($"signal must be [batch, length, 1 or 2], got {signal}");
-            Dim frameLength = ctx.HasInput(3) ? KnownDim(ctx.InputShapeValue(3))
+            Dim frameLength = ctx.HasInput(3) ? SignalScalars.Infer(ctx, 3)
                 : ctx.HasInput(2) && ctx.InputShape(2) is { IsRanked: true, Rank: 1 } w ? w[0]
                 : signal[1];
-            Dim step = KnownDim(ctx.InputShapeValue(1));
+            Dim step = SignalScalars.Infer(ctx, 1);
             Dim frames = step.IsKnown && step.Value <= 0 ? throw ctx.Error($"frame_step must be positive, got {step}")
                 : (signal[1] - frameLength) / step + 1;
             Dim frequencies = ctx.Op.GetInt("onesided", 1) != 0 ? frameLength / 2 + 1 : frameLength;
@@ -171,11 +170,11 @@ public static class FourierOps
             if (!FloatBuffers.IsComputeType(signal.ElementType) || signal.Rank != 3 || signal.Shape[2] is not (1 or 2))
                 throw ctx.Error($"signal must be a float tensor [batch, length, 1 or 2], got {signal.Type}");
             long batch = signal.Shape[0], length = signal.Shape[1], channels = signal.Shape[2];
-            long step = Scalar(ctx.Tensor(1), "frame_step", ctx);
+            long step = SignalScalars.Read(ctx, 1, "frame_step");
             var windowTensor = ctx.OptionalTensor(2);
             if (windowTensor is not null && (windowTensor.Rank != 1 || windowTensor.ElementType != signal.ElementType))
                 throw ctx.Error($"window must be a vector of the signal's element type, got {windowTensor.Type}");
-            long frameLength = ctx.OptionalTensor(3) is { } fl ? Scalar(fl, "frame_length", ctx) : windowTensor?.Shape[0] ?? length;
+            long frameLength = ctx.HasInput(3) ? SignalScalars.Read(ctx, 3, "frame_length") : windowTensor?.Shape[0] ?? length;
             if (windowTensor is not null && windowTensor.Shape[0] != frameLength)
                 throw ctx.Error($"the window has {windowTensor.Shape[0]} values, frame_length is {frameLength}");
             if (step <= 0 || frameLength < 1 || frameLength > length)
@@ -210,14 +209,6 @@ public static class FourierOps
             ctx.SetOutput(0, FloatBuffers.Write(signal.ElementType, [batch, frames, frequencies, 2], output));
         }
     }
-
-    private static long Scalar(TensorData t, string name, EvaluationContext ctx) =>
-        t.ElementCount == 1 && t.Rank <= 1 && t.ElementType.IsInteger() ? t.GetInt64(0)
-            : throw ctx.Error($"{name} must be an integer scalar, got {t.Type}");
-
-    private static long? KnownScalar(Dim[]? values) => values is [var d] && d.TryGetValue(out long v) ? v : null;
-
-    private static Dim KnownDim(Dim[]? values) => values is [var d] ? d : Dim.Unknown();
 
     /// <summary>
     /// The discrete Fourier transform of length n by its definition, X[k] = Σ x[t] e^(∓2πi kt/n)
@@ -265,4 +256,18 @@ public static class FourierOps
             }
         }
     }
+}
+
+/// <summary>The scalar integer inputs of the signal operators: lengths, steps, sizes, axes.</summary>
+internal static class SignalScalars
+{
+    public static long Read(EvaluationContext ctx, int input, string name)
+    {
+        var t = ctx.Tensor(input);
+        return t.ElementCount == 1 && t.Rank <= 1 && t.ElementType.IsInteger() ? t.GetInt64(0)
+            : throw ctx.Error($"{name} must be an integer scalar, got {t.Type}");
+    }
+
+    /// <summary>The value as a dimension during inference: known, symbolic, or unknown until run time.</summary>
+    public static Dim Infer(InferenceContext ctx, int input) => ctx.InputShapeValue(input) is [var d] ? d : Dim.Unknown();
 }

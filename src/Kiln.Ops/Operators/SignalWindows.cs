@@ -24,21 +24,12 @@ public static class SignalWindowOps
         return type.IsNumeric() ? type : throw error($"output_datatype must be a numeric type, got {type.OnnxName()}");
     }
 
-    private static long Scalar(EvaluationContext ctx, int input, string name)
-    {
-        var t = ctx.Tensor(input);
-        return t.ElementCount == 1 && t.Rank <= 1 && t.ElementType.IsInteger() ? t.GetInt64(0)
-            : throw ctx.Error($"{name} must be an integer scalar, got {t.Type}");
-    }
-
     private static double FloatScalar(EvaluationContext ctx, int input, string name)
     {
         var t = ctx.Tensor(input);
         return t.ElementCount == 1 && t.Rank <= 1 && t.ElementType.IsFloat() ? t.GetDouble(0)
             : throw ctx.Error($"{name} must be a float scalar, got {t.Type}");
     }
-
-    private static Dim KnownDim(InferenceContext ctx, int input) => ctx.InputShapeValue(input) is [var d] ? d : Dim.Unknown();
 
     /// <summary>
     /// w[n] = a0 − a1·cos(2πn/N) + a2·cos(4πn/N) for n in [0, size), with N = size when periodic
@@ -51,14 +42,14 @@ public static class SignalWindowOps
         public override void InferTypes(InferenceContext ctx)
         {
             Infer.ElementTypeIn(ctx, 0, t => t is ElementType.Int32 or ElementType.Int64, "int32 or int64");
-            var size = KnownDim(ctx, 0);
+            var size = SignalScalars.Infer(ctx, 0);
             if (size.IsKnown && size.Value < 0) throw ctx.Error($"size must not be negative, got {size}");
             ctx.SetOutput(0, OutputType(ctx.Op, ctx.Error), Shape.Of(size));
         }
 
         public override void Evaluate(EvaluationContext ctx)
         {
-            long size = Scalar(ctx, 0, "size");
+            long size = SignalScalars.Read(ctx, 0, "size");
             if (size < 0 || size > TensorData.MaxElements) throw ctx.Error($"size {size} is out of range");
             long period = ctx.Op.GetInt("periodic", 1) != 0 ? size : size - 1;
             var w = new double[size];
@@ -88,13 +79,14 @@ public static class SignalWindowOps
         {
             for (int i = 0; i < 3; i++) Infer.ElementTypeIn(ctx, i, t => t is ElementType.Int32 or ElementType.Int64, "int32 or int64");
             for (int i = 3; i < 5; i++) Infer.ElementTypeIn(ctx, i, t => t.IsFloat(), "a float type");
-            Dim mels = KnownDim(ctx, 0), dftLength = KnownDim(ctx, 1);
+            Dim mels = SignalScalars.Infer(ctx, 0), dftLength = SignalScalars.Infer(ctx, 1);
             ctx.SetOutput(0, OutputType(ctx.Op, ctx.Error), Shape.Of(dftLength / 2 + 1, mels));
         }
 
         public override void Evaluate(EvaluationContext ctx)
         {
-            long mels = Scalar(ctx, 0, "num_mel_bins"), dftLength = Scalar(ctx, 1, "dft_length"), sampleRate = Scalar(ctx, 2, "sample_rate");
+            long mels = SignalScalars.Read(ctx, 0, "num_mel_bins"), dftLength = SignalScalars.Read(ctx, 1, "dft_length");
+            long sampleRate = SignalScalars.Read(ctx, 2, "sample_rate");
             double lower = FloatScalar(ctx, 3, "lower_edge_hertz"), upper = FloatScalar(ctx, 4, "upper_edge_hertz");
             if (mels < 1 || dftLength < 1 || sampleRate < 1 || !(lower >= 0 && lower < upper))
                 throw ctx.Error($"needs positive num_mel_bins ({mels}), dft_length ({dftLength}) and sample_rate ({sampleRate}), and 0 <= lower_edge_hertz ({lower}) < upper_edge_hertz ({upper})");
