@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Kiln.Ir;
 
 namespace Kiln.Ops.Operators;
@@ -84,8 +85,8 @@ public static class AttentionOps
             var keys = sizes.AppendToCache(pastKey, sizes.HeadMajor(FloatBuffers.Read(k), g.Packed, sizes.KvHeads, sizes.KvLength, sizes.HeadSize), sizes.HeadSize);
             var values = sizes.AppendToCache(pastValue, sizes.HeadMajor(FloatBuffers.Read(v), g.Packed, sizes.KvHeads, sizes.KvLength, sizes.VHeadSize), sizes.VHeadSize);
 
-            var kernel = new AttentionKernel(sizes, options, mask, keyLimits, hasCache: pastKey is not null);
-            var (y, scores) = kernel.Run(queries, keys, values, ctx.HasOutput(3));
+            var kernel = new AttentionKernel(sizes, options, mask, keyLimits, hasCache: pastKey is not null, queries, keys, values, ctx.HasOutput(3));
+            var (y, scores) = kernel.Run();
 
             var yShape = g.Packed ? new[] { sizes.Batch, sizes.QLength, sizes.QHeads * sizes.VHeadSize } : [sizes.Batch, sizes.QHeads, sizes.QLength, sizes.VHeadSize];
             ctx.SetOutput(0, FloatBuffers.Write(q.ElementType, yShape, g.Packed ? sizes.Packed(y) : y));
@@ -163,64 +164,79 @@ public static class AttentionOps
     /// The attention loop: per batch entry, query head and query, the scores against every key
     /// (scaled dot products, softcapped, plus the bias of mask, causality and padding), their
     /// softmax, and the weighted sum of the values. A query whose keys are all masked out gets
-    /// zero weights, not NaN.
+    /// zero weights, not NaN. Keys are [batch·kv_heads, total, size]; results are head-major.
     /// </summary>
-    private sealed class AttentionKernel(AttentionSizes sizes, AttentionOptions options, AdditiveMask? mask, long[]? keyLimits, bool hasCache)
+    private sealed class AttentionKernel
     {
-        public (double[] Y, double[]? Scores) Run(double[] queries, double[] keys, double[] values, bool wantScores)
-        {
-            long total = sizes.TotalLength, d = sizes.HeadSize, dv = sizes.VHeadSize;
-            double scale = options.Scale ?? 1 / Math.Sqrt(d);
-            long group = sizes.QHeads / sizes.KvHeads;
-            var y = new double[sizes.Batch * sizes.QHeads * sizes.QLength * dv];
-            var scores = wantScores ? new double[sizes.Batch * sizes.QHeads * sizes.QLength * total] : null;
-            var bias = new double[total];
-            var row = new double[total];
+        private readonly AttentionSizes _sizes;
+        private readonly AttentionOptions _options;
+        private readonly AdditiveMask? _mask;
+        private readonly long[]? _keyLimits;
+        private readonly bool _hasCache;
+        private readonly double[] _queries, _keysByFeature, _values, _y;
+        private readonly double[]? _scores;
+        private readonly double[] _bias, _raw, _row;
 
-            for (long b = 0; b < sizes.Batch; b++)
-            for (long h = 0; h < sizes.QHeads; h++)
+        public AttentionKernel(AttentionSizes sizes, AttentionOptions options, AdditiveMask? mask, long[]? keyLimits, bool hasCache,
+            double[] queries, double[] keys, double[] values, bool wantScores)
+        {
+            (_sizes, _options, _mask, _keyLimits, _hasCache) = (sizes, options, mask, keyLimits, hasCache);
+            (_queries, _values) = (queries, values);
+            _keysByFeature = AttentionMath.ByFeature(keys, sizes.Batch * sizes.KvHeads, sizes.TotalLength, sizes.HeadSize);
+            _y = new double[sizes.Batch * sizes.QHeads * sizes.QLength * sizes.VHeadSize];
+            _scores = wantScores ? new double[sizes.Batch * sizes.QHeads * sizes.QLength * sizes.TotalLength] : null;
+            _bias = new double[sizes.TotalLength];
+            _raw = new double[sizes.TotalLength];
+            _row = new double[sizes.TotalLength];
+        }
+
+        public (double[] Y, double[]? Scores) Run()
+        {
+            for (long b = 0; b < _sizes.Batch; b++)
+            for (long h = 0; h < _sizes.QHeads; h++)
+            for (long i = 0; i < _sizes.QLength; i++)
+                AttendQuery(b, h, i);
+            return (_y, _scores);
+        }
+
+        private void AttendQuery(long b, long h, long i)
+        {
+            long total = _sizes.TotalLength, d = _sizes.HeadSize, dv = _sizes.VHeadSize;
+            long kvHead = b * _sizes.KvHeads + h / (_sizes.QHeads / _sizes.KvHeads);
+            long query = (b * _sizes.QHeads + h) * _sizes.QLength + i;
+            double softcap = _options.Softcap;
+            int mode = _options.ScoresMode;
+            bool anyKeyVisible = FillBias(b, h, i);
+            AttentionMath.Scores(_queries.AsSpan((int)(query * d), (int)d), _keysByFeature.AsSpan((int)(kvHead * d * total), (int)(d * total)),
+                _options.Scale ?? 1 / Math.Sqrt(d), _raw);
+            for (long j = 0; j < total; j++)
             {
-                long kvHead = b * sizes.KvHeads + h / group;
-                for (long i = 0; i < sizes.QLength; i++)
-                {
-                    long query = (b * sizes.QHeads + h) * sizes.QLength + i;
-                    bool anyKeyVisible = FillBias(bias, b, h, i);
-                    var q = queries.AsSpan((int)(query * d), (int)d);
-                    for (long j = 0; j < total; j++)
-                    {
-                        double s = AttentionMath.Dot(q, keys.AsSpan((int)((kvHead * total + j) * d), (int)d)) * scale;
-                        double capped = options.Softcap > 0 ? options.Softcap * Math.Tanh(s / options.Softcap) : s;
-                        row[j] = capped + bias[j];
-                        if (scores is not null && options.ScoresMode < 3)
-                            scores[query * total + j] = options.ScoresMode switch { 0 => s, 1 => capped, _ => row[j] };
-                    }
-                    if (anyKeyVisible) AttentionMath.Softmax(row, options.SoftmaxPrecision);
-                    else Array.Clear(row);
-                    if (scores is not null && options.ScoresMode == 3) row.CopyTo(scores.AsSpan((int)(query * total)));
-                    var output = y.AsSpan((int)(query * dv), (int)dv);
-                    for (long j = 0; j < total; j++)
-                    {
-                        var value = values.AsSpan((int)((kvHead * total + j) * dv), (int)dv);
-                        for (int c = 0; c < output.Length; c++) output[c] += row[j] * value[c];
-                    }
-                }
+                double s = _raw[j];
+                double capped = softcap > 0 ? softcap * Math.Tanh(s / softcap) : s;
+                _row[j] = capped + _bias[j];
+                if (_scores is not null && mode < 3) _scores[query * total + j] = mode switch { 0 => s, 1 => capped, _ => _row[j] };
             }
-            return (y, scores);
+            if (anyKeyVisible) AttentionMath.Softmax(_row, _options.SoftmaxPrecision);
+            else Array.Clear(_row);
+            if (_scores is not null && mode == 3) _row.CopyTo(_scores.AsSpan((int)(query * total)));
+            var output = _y.AsSpan((int)(query * dv), (int)dv);
+            for (long j = 0; j < total; j++)
+                TensorPrimitives.MultiplyAdd(_values.AsSpan((int)((kvHead * total + j) * dv), (int)dv), _row[j], output, output);
         }
 
         /// <summary>The bias of every key for one query; returns whether any key is not masked out.</summary>
-        private bool FillBias(double[] bias, long b, long h, long i)
+        private bool FillBias(long b, long h, long i)
         {
             // Causal masking is aligned to the end of the keys: the cache, or the keys before
             // this query block when nonpad_kv_seqlen gives the valid lengths, come first.
-            long causalOffset = hasCache ? sizes.PastLength : keyLimits is not null ? keyLimits[b] - sizes.QLength : 0;
-            long visibleKeys = keyLimits?[b] ?? sizes.TotalLength;
-            bool anyVisible = false;
-            for (long j = 0; j < bias.Length; j++)
+            long causalOffset = _hasCache ? _sizes.PastLength : _keyLimits is not null ? _keyLimits[b] - _sizes.QLength : 0;
+            long visibleKeys = _keyLimits?[b] ?? _sizes.TotalLength;
+            bool causal = _options.IsCausal, anyVisible = false;
+            for (long j = 0; j < _bias.Length; j++)
             {
-                double v = mask?.At(b, h, i, j) ?? 0;
-                if ((options.IsCausal && j > i + causalOffset) || j >= visibleKeys) v = double.NegativeInfinity;
-                bias[j] = v;
+                double v = _mask?.At(b, h, i, j) ?? 0;
+                if ((causal && j > i + causalOffset) || j >= visibleKeys) v = double.NegativeInfinity;
+                _bias[j] = v;
                 anyVisible |= v != double.NegativeInfinity;
             }
             return anyVisible;
@@ -231,11 +247,24 @@ public static class AttentionOps
 /// <summary>Arithmetic shared by the attention operators.</summary>
 internal static class AttentionMath
 {
-    public static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    /// <summary>Keys [heads, length, size] regrouped by feature as [heads, size, length], so that a query's scores are a weighted sum of rows.</summary>
+    public static double[] ByFeature(double[] keys, long heads, long length, long size)
     {
-        double sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += a[i] * b[i];
-        return sum;
+        var result = new double[keys.Length];
+        for (long h = 0; h < heads; h++)
+        for (long j = 0; j < length; j++)
+        for (long c = 0; c < size; c++)
+            result[(h * size + c) * length + j] = keys[(h * length + j) * size + c];
+        return result;
+    }
+
+    /// <summary>scores[j] = scale · Σc query[c]·key_j[c], for one head's keys grouped by feature (see <see cref="ByFeature"/>).</summary>
+    public static void Scores(ReadOnlySpan<double> query, ReadOnlySpan<double> keysByFeature, double scale, Span<double> scores)
+    {
+        scores.Clear();
+        for (int c = 0; c < query.Length; c++)
+            TensorPrimitives.MultiplyAdd(keysByFeature.Slice(c * scores.Length, scores.Length), query[c], scores, scores);
+        TensorPrimitives.Multiply(scores, scale, scores);
     }
 
     /// <summary>Softmax of a row in place, its inputs and results rounded to the softmax precision.</summary>

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Kiln.Ir;
 
 namespace Kiln.Ops.Operators;
@@ -60,17 +61,18 @@ public static class FlexAttentionOps
             long[] scoresShape = [batch, qHeads, length, keys];
             double scale = ctx.Op.HasAttribute("scale") ? ctx.Op.GetFloat("scale") : 1 / Math.Sqrt(size);
 
-            double[] queries = FloatBuffers.Read(q), keyData = FloatBuffers.Read(k);
+            var queries = FloatBuffers.Read(q);
+            var keysByFeature = AttentionMath.ByFeature(FloatBuffers.Read(k), batch * kvHeads, keys, size);
             var scores = new double[batch * qHeads * length * keys];
             for (long bh = 0; bh < batch * qHeads; bh++)
             {
                 long kvHead = bh / qHeads * kvHeads + bh % qHeads / group;
                 for (long i = 0; i < length; i++)
-                for (long j = 0; j < keys; j++)
                 {
-                    double s = AttentionMath.Dot(queries.AsSpan((int)((bh * length + i) * size), (int)size),
-                        keyData.AsSpan((int)((kvHead * keys + j) * size), (int)size)) * scale;
-                    scores[(bh * length + i) * keys + j] = FloatBuffers.RoundTo(s, type);
+                    var row = scores.AsSpan((int)((bh * length + i) * keys), (int)keys);
+                    AttentionMath.Scores(queries.AsSpan((int)((bh * length + i) * size), (int)size),
+                        keysByFeature.AsSpan((int)(kvHead * size * keys), (int)(size * keys)), scale, row);
+                    foreach (ref double s in row) s = FloatBuffers.RoundTo(s, type);
                 }
             }
 
@@ -89,11 +91,7 @@ public static class FlexAttentionOps
                 {
                     var output = y.AsSpan((int)((bh * length + i) * vSize), (int)vSize);
                     for (long j = 0; j < keys; j++)
-                    {
-                        double p = probs[(bh * length + i) * keys + j];
-                        var value = values.AsSpan((int)((kvHead * keys + j) * vSize), (int)vSize);
-                        for (int c = 0; c < output.Length; c++) output[c] += p * value[c];
-                    }
+                        TensorPrimitives.MultiplyAdd(values.AsSpan((int)((kvHead * keys + j) * vSize), (int)vSize), probs[(bh * length + i) * keys + j], output, output);
                 }
             }
             ctx.SetOutput(0, FloatBuffers.Write(type, [batch, qHeads, length, vSize], y));

@@ -5,7 +5,7 @@ namespace Kiln.Ops.Operators;
 /// <summary>
 /// The Fourier transforms: DFT (opset 20; the importer moves opset 17's axis attribute to the
 /// axis input) and STFT (opset 17). Signals carry a trailing dimension of 1 (real) or 2
-/// (complex as re, im); spectra are complex. Computed in double with exact twiddle factors.
+/// (complex as re, im); spectra are complex. Computed in double (see <see cref="FastFourierTransform"/>).
 /// </summary>
 [OpFamily]
 public static class FourierOps
@@ -61,7 +61,7 @@ public static class FourierOps
             long inputLength = x.Shape[axis];
             long n = ctx.HasInput(1) ? SignalScalars.Read(ctx, 1, "dft_length") : DefaultLength(inputLength, inverse, onesided).Value;
             if (n < 1) throw ctx.Error($"dft_length must be positive, got {n}");
-            if (n > TensorData.MaxElements) throw ctx.Error($"dft_length {n} is too large");
+            if (n > int.MaxValue / 4) throw ctx.Error($"dft_length {n} is too large");
             bool realOutput = inverse && onesided;
             long outputLength = !inverse && onesided ? n / 2 + 1 : n;
 
@@ -74,8 +74,8 @@ public static class FourierOps
             shape[^1] = outChannels;
 
             var input = FloatBuffers.Read(x);
-            var output = new double[outer * outputLength * inner * outChannels];
-            var transform = new FourierTransform(n, inverse);
+            var output = new double[TensorData.CheckedCount(shape)];
+            var transform = new FastFourierTransform(n, inverse);
             var (re, im) = (new double[n], new double[n]);
             var (outRe, outIm) = (new double[outputLength], new double[outputLength]);
             for (long o = 0; o < outer; o++)
@@ -184,8 +184,8 @@ public static class FourierOps
 
             var input = FloatBuffers.Read(signal);
             var window = windowTensor is null ? null : FloatBuffers.Read(windowTensor);
-            var output = new double[batch * frames * frequencies * 2];
-            var transform = new FourierTransform(frameLength, inverse: false);
+            var output = new double[TensorData.CheckedCount([batch, frames, frequencies, 2])];
+            var transform = new FastFourierTransform(frameLength, inverse: false);
             var (re, im) = (new double[frameLength], new double[frameLength]);
             var (outRe, outIm) = (new double[frequencies], new double[frequencies]);
             for (long b = 0; b < batch; b++)
@@ -207,53 +207,6 @@ public static class FourierOps
                 }
             }
             ctx.SetOutput(0, FloatBuffers.Write(signal.ElementType, [batch, frames, frequencies, 2], output));
-        }
-    }
-
-    /// <summary>
-    /// The discrete Fourier transform of length n by its definition, X[k] = Σ x[t] e^(∓2πi kt/n)
-    /// (divided by n for the inverse), with the twiddle factors tabulated once: angles are taken
-    /// at (k·t mod n), so every factor is as exact as one sin/cos.
-    /// </summary>
-    private sealed class FourierTransform
-    {
-        private readonly double[] _cos, _sin;
-        private readonly bool _inverse;
-
-        public FourierTransform(long n, bool inverse)
-        {
-            _cos = new double[n];
-            _sin = new double[n];
-            for (long j = 0; j < n; j++)
-            {
-                double angle = 2 * Math.PI * j / n;
-                _cos[j] = Math.Cos(angle);
-                _sin[j] = Math.Sin(angle);
-            }
-            _inverse = inverse;
-        }
-
-        /// <summary>The first outRe.Length frequencies (or samples, inverse) of the complex line (re, im) of length n.</summary>
-        public void Run(ReadOnlySpan<double> re, ReadOnlySpan<double> im, Span<double> outRe, Span<double> outIm)
-        {
-            long n = _cos.Length;
-            double sign = _inverse ? 1 : -1, norm = _inverse ? 1.0 / n : 1;
-            for (long k = 0; k < outRe.Length; k++)
-            {
-                double sumRe = 0, sumIm = 0;
-                long index = 0;
-                for (int t = 0; t < re.Length; t++)
-                {
-                    // e^(±iθ) = cos θ ± i sin θ, θ = 2π k t / n.
-                    double c = _cos[index], s = sign * _sin[index];
-                    sumRe += re[t] * c - im[t] * s;
-                    sumIm += re[t] * s + im[t] * c;
-                    index += k;
-                    if (index >= n) index %= n;
-                }
-                outRe[(int)k] = sumRe * norm;
-                outIm[(int)k] = sumIm * norm;
-            }
         }
     }
 }

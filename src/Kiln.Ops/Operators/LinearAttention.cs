@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using Kiln.Ir;
 
 namespace Kiln.Ops.Operators;
@@ -125,41 +126,40 @@ public static class LinearAttentionOps
             var value = v.AsSpan((int)((token * _kvHeads + head) * _dv), (int)_dv);
             if (rule.Gated)
             {
-                for (long i = 0; i < _dk; i++)
+                for (int i = 0; i < _dk; i++)
                 {
                     double gate = Math.Exp(decay![(token * _kvHeads + head) * decayWidth + (decayWidth == 1 ? 0 : i)]);
-                    foreach (ref double s in state.Slice((int)(i * _dv), (int)_dv)) s *= gate;
+                    TensorPrimitives.Multiply(Row(state, i), gate, Row(state, i));
                 }
             }
             // The value written at 'key': v itself, or with the delta rule only what the state
-            // does not already recall for that key, weighted by beta.
-            value.CopyTo(_write);
+            // does not already recall for that key (Sᵀk), weighted by beta.
             if (rule.Delta)
             {
-                double strength = beta![token * Math.Max(1, _kvHeads * betaWidth) + head * betaWidth];
-                for (long j = 0; j < _dv; j++)
-                {
-                    double recalled = 0;
-                    for (long i = 0; i < _dk; i++) recalled += state[(int)(i * _dv + j)] * key[(int)i];
-                    _write[j] = strength * (value[(int)j] - recalled);
-                }
+                ReadState(state, key, _write);
+                TensorPrimitives.Subtract(value, _write, _write);
+                TensorPrimitives.Multiply(_write, beta![token * Math.Max(1, _kvHeads * betaWidth) + head * betaWidth], _write);
             }
-            for (long i = 0; i < _dk; i++)
-            for (long j = 0; j < _dv; j++)
-                state[(int)(i * _dv + j)] += key[(int)i] * _write[j];
+            else value.CopyTo(_write);
+            for (int i = 0; i < _dk; i++) TensorPrimitives.MultiplyAdd(_write, key[i], Row(state, i), Row(state, i));
 
             long group = _qHeads / _kvHeads;
             for (long h = head * group; h < (head + 1) * group; h++)
             {
-                var query = q.AsSpan((int)((token * _qHeads + h) * _dk), (int)_dk);
-                for (long j = 0; j < _dv; j++)
-                {
-                    double sum = 0;
-                    for (long i = 0; i < _dk; i++) sum += query[(int)i] * state[(int)(i * _dv + j)];
-                    output[(token * _qHeads + h) * _dv + j] = FloatBuffers.RoundTo(scale * sum, type);
-                }
+                var result = output.AsSpan((int)((token * _qHeads + h) * _dv), (int)_dv);
+                ReadState(state, q.AsSpan((int)((token * _qHeads + h) * _dk), (int)_dk), result);
+                foreach (ref double r in result) r = FloatBuffers.RoundTo(scale * r, type);
             }
         }
+
+        /// <summary>Sᵀx: the state's rows (one per key feature) weighted by x.</summary>
+        private void ReadState(ReadOnlySpan<double> state, ReadOnlySpan<double> x, Span<double> result)
+        {
+            result.Clear();
+            for (int i = 0; i < _dk; i++) TensorPrimitives.MultiplyAdd(state.Slice((int)(i * _dv), (int)_dv), x[i], result, result);
+        }
+
+        private Span<double> Row(Span<double> state, int i) => state.Slice((int)(i * _dv), (int)_dv);
     }
 }
 

@@ -125,6 +125,34 @@ public class AttentionFamilyTests
         Assert.Equal(F32(n, l / 2 + 1, 2), symbolic.Outputs[0].Type);
     }
 
+    [Theory]
+    [InlineData(1, 0)]
+    [InlineData(7, 0)]
+    [InlineData(12, 1)]
+    [InlineData(100, 0)]
+    [InlineData(128, 1)]
+    public void DftMatchesTheDefinitionForPowerOfTwoAndOtherLengths(int n, int inverse)
+    {
+        var random = new Random(n);
+        var x = Enumerable.Range(0, 2 * n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var g = SingleOp("DFT", [F32(1, n, 2)], attributes: Ints(("inverse", inverse)));
+        var y = (TensorData)Run(g, Floats([1, n, 2], x))[0];
+        var expected = new float[2 * n];
+        double sign = inverse == 1 ? 1 : -1, norm = inverse == 1 ? 1.0 / n : 1;
+        for (int k = 0; k < n; k++)
+        {
+            double re = 0, im = 0;
+            for (int t = 0; t < n; t++)
+            {
+                double angle = sign * 2 * Math.PI * ((long)k * t % n) / n;
+                re += x[2 * t] * Math.Cos(angle) - x[2 * t + 1] * Math.Sin(angle);
+                im += x[2 * t] * Math.Sin(angle) + x[2 * t + 1] * Math.Cos(angle);
+            }
+            (expected[2 * k], expected[2 * k + 1]) = ((float)(re * norm), (float)(im * norm));
+        }
+        AssertClose(expected, y);
+    }
+
     [Fact]
     public void DftRejectsTheReImAxis()
     {
