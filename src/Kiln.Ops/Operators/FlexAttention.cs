@@ -56,45 +56,40 @@ public static class FlexAttentionOps
                 throw ctx.Error("Q, K and V must share one float element type");
             var precision = SoftmaxPrecision(ctx.Op, type, ctx.Error);
             CheckShapes(Shape.Of(q.Shape), Shape.Of(k.Shape), Shape.Of(v.Shape), ctx.Error);
-            long batch = q.Shape[0], qHeads = q.Shape[1], length = q.Shape[2], size = q.Shape[3];
-            long kvHeads = k.Shape[1], keys = k.Shape[2], vSize = v.Shape[3], group = qHeads / kvHeads;
-            long[] scoresShape = [batch, qHeads, length, keys];
+            var heads = new HeadGroups(q.Shape[0], q.Shape[1], k.Shape[1], q.Shape[2], k.Shape[2]);
+            long size = q.Shape[3], vSize = v.Shape[3];
+            long[] scoresShape = [heads.Batch, heads.QHeads, heads.QLength, heads.KeyCount];
             double scale = ctx.Op.HasAttribute("scale") ? ctx.Op.GetFloat("scale") : 1 / Math.Sqrt(size);
 
+            // Scores are rounded to the input type, as the function body's MatMul in that type does.
+            var scores = new double[heads.Rows * heads.KeyCount];
             var queries = FloatBuffers.Read(q);
-            var keysByFeature = AttentionMath.ByFeature(FloatBuffers.Read(k), batch * kvHeads, keys, size);
-            var scores = new double[batch * qHeads * length * keys];
-            for (long bh = 0; bh < batch * qHeads; bh++)
+            var keysByFeature = AttentionMath.ByFeature(FloatBuffers.Read(k), heads.Batch * heads.KvHeads, heads.KeyCount, size);
+            for (long row = 0; row < heads.Rows; row++)
             {
-                long kvHead = bh / qHeads * kvHeads + bh % qHeads / group;
-                for (long i = 0; i < length; i++)
-                {
-                    var row = scores.AsSpan((int)((bh * length + i) * keys), (int)keys);
-                    AttentionMath.Scores(queries.AsSpan((int)((bh * length + i) * size), (int)size),
-                        keysByFeature.AsSpan((int)(kvHead * size * keys), (int)(size * keys)), scale, row);
-                    foreach (ref double s in row) s = FloatBuffers.RoundTo(s, type);
-                }
+                var scoreRow = scores.AsSpan((int)(row * heads.KeyCount), (int)heads.KeyCount);
+                AttentionMath.Scores(queries.AsSpan((int)(row * size), (int)size),
+                    keysByFeature.AsSpan((int)(heads.KvHeadOf(row) * size * heads.KeyCount), (int)(size * heads.KeyCount)), scale, scoreRow);
+                foreach (ref double x in scoreRow) x = FloatBuffers.RoundTo(x, type);
             }
 
             // A copy: the softmax works in place, and the graph may return a tensor it shares.
             var probs = (double[])FloatBuffers.Read(Modify(ctx, "score_mod", FloatBuffers.Write(precision, scoresShape, scores))).Clone();
-            for (long row = 0; row < batch * qHeads * length; row++)
-                AttentionMath.Softmax(probs.AsSpan((int)(row * keys), (int)keys), precision);
+            for (long row = 0; row < heads.Rows; row++)
+                AttentionMath.Softmax(probs.AsSpan((int)(row * heads.KeyCount), (int)heads.KeyCount), precision);
             probs = FloatBuffers.Read(Modify(ctx, "prob_mod", FloatBuffers.Write(precision, scoresShape, probs)));
 
-            double[] values = FloatBuffers.Read(v);
-            var y = new double[batch * qHeads * length * vSize];
-            for (long bh = 0; bh < batch * qHeads; bh++)
+            var values = FloatBuffers.Read(v);
+            var y = new double[heads.Rows * vSize];
+            for (long row = 0; row < heads.Rows; row++)
             {
-                long kvHead = bh / qHeads * kvHeads + bh % qHeads / group;
-                for (long i = 0; i < length; i++)
-                {
-                    var output = y.AsSpan((int)((bh * length + i) * vSize), (int)vSize);
-                    for (long j = 0; j < keys; j++)
-                        TensorPrimitives.MultiplyAdd(values.AsSpan((int)((kvHead * keys + j) * vSize), (int)vSize), probs[(bh * length + i) * keys + j], output, output);
-                }
+                var output = y.AsSpan((int)(row * vSize), (int)vSize);
+                long kvHead = heads.KvHeadOf(row);
+                for (long j = 0; j < heads.KeyCount; j++)
+                    TensorPrimitives.MultiplyAdd(values.AsSpan((int)((kvHead * heads.KeyCount + j) * vSize), (int)vSize),
+                        probs[row * heads.KeyCount + j], output, output);
             }
-            ctx.SetOutput(0, FloatBuffers.Write(type, [batch, qHeads, length, vSize], y));
+            ctx.SetOutput(0, FloatBuffers.Write(type, [heads.Batch, heads.QHeads, heads.QLength, vSize], y));
         }
 
         /// <summary>Runs a customization graph on the scores or probabilities; returns them unchanged when it is absent.</summary>
@@ -126,6 +121,21 @@ public static class FlexAttentionOps
             DimChecks.ExpectEqual(v[2], k[2], "V length", error);
             if (q[1].IsKnown && k[1].IsKnown && (k[1].Value <= 0 || q[1].Value % k[1].Value != 0))
                 throw error($"Q heads ({q[1]}) must be a multiple of K/V heads ({k[1]})");
+        }
+    }
+
+    /// <summary>
+    /// The query rows [batch, q_heads, q_length] and the key/value head each reads: query heads
+    /// share key/value heads in contiguous groups of q_heads / kv_heads.
+    /// </summary>
+    private readonly record struct HeadGroups(long Batch, long QHeads, long KvHeads, long QLength, long KeyCount)
+    {
+        public long Rows => Batch * QHeads * QLength;
+
+        public long KvHeadOf(long row)
+        {
+            long batchHead = row / QLength;
+            return batchHead / QHeads * KvHeads + batchHead % QHeads / (QHeads / KvHeads);
         }
     }
 }
