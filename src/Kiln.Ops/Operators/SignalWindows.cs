@@ -55,10 +55,11 @@ public static class SignalWindowOps
             var w = new double[size];
             for (long n = 0; n < size; n++)
             {
-                // A one-point symmetric window has no period; it is the window's peak, 1.
-                double angle = period == 0 ? 0 : 2 * Math.PI * n / period;
-                w[n] = period == 0 ? 1 : a0 - a1 * Math.Cos(angle) + a2 * Math.Cos(2 * angle);
+                double angle = 2 * Math.PI * n / period;
+                w[n] = a0 - a1 * Math.Cos(angle) + a2 * Math.Cos(2 * angle);
             }
+            // A one-point symmetric window has no period (the formula divides by zero): it is the peak, 1.
+            if (period == 0 && size == 1) w[0] = 1;
             ctx.SetOutput(0, FloatBuffers.Write(OutputType(ctx.Op, ctx.Error), [size], w));
         }
     }
@@ -106,7 +107,7 @@ public static class SignalWindowOps
             {
                 long left = edges[m], centre = edges[m + 1], right = edges[m + 2];
                 if (centre == left) weights[centre * mels + m] = 1;
-                for (long j = left; j <= centre && centre > left; j++) weights[j * mels + m] = (double)(j - left) / (centre - left);
+                else for (long j = left; j <= centre; j++) weights[j * mels + m] = (double)(j - left) / (centre - left);
                 for (long j = centre; j < right; j++) weights[j * mels + m] = (double)(right - j) / (right - centre);
             }
             ctx.SetOutput(0, FloatBuffers.Write(OutputType(ctx.Op, ctx.Error), [bins, mels], weights));
