@@ -109,7 +109,14 @@ public sealed unsafe class BufferView : IDisposable
 
     /// <summary>Copies the elements into a new System.Numerics.Tensors tensor.</summary>
     public Tensor<T> ToTensor<T>() where T : unmanaged =>
-        Tensor.Create(ToArray<T>(), _shape.Select(d => checked((nint)d)).ToArray());
+        Tensor.Create(ToArray<T>(), Lengths());
+
+    private nint[] Lengths()
+    {
+        var lengths = new nint[_shape.Length];
+        for (int i = 0; i < lengths.Length; i++) lengths[i] = checked((nint)_shape[i]);
+        return lengths;
+    }
 
     public void Dispose()
     {

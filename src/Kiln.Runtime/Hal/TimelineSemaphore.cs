@@ -51,7 +51,8 @@ public sealed class TimelineSemaphore
             if (_failure is not null) return;
             _failure = error;
             Monitor.PulseAll(_lock);
-            release = _asyncWaiters.Select(w => w.Waiter).ToList();
+            release = new List<TaskCompletionSource>(_asyncWaiters.Count);
+            foreach (var w in _asyncWaiters) release.Add(w.Waiter);
             _asyncWaiters.Clear();
         }
         foreach (var w in release) w.TrySetException(Wrap(error));

@@ -2,11 +2,14 @@ using Kiln.Runtime.Kernels.Elementwise;
 
 namespace Kiln.Runtime.Kernels;
 
-/// <summary>The kernel families of the portable library, by the name modules use.</summary>
+/// <summary>
+/// The kernel families of the portable library, by the name modules use. Factories are created
+/// explicitly, per loader: a method-group conversion would be cached in a hidden static field.
+/// </summary>
 internal static class KernelLibrary
 {
     public static IEnumerable<(string Name, KernelFactory Factory)> Families()
     {
-        yield return (ElementwiseKernel.KernelName, ElementwiseKernel.Load);
+        yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
     }
 }

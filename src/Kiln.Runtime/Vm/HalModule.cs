@@ -15,32 +15,37 @@ internal static unsafe class HalModule
     public static NativeModule Create() => new("hal",
     [
         // view.check(R view; V dtype, V rank): fails with a clear message on mismatch.
-        new("view.check", 2, 1, 0, 0, ImportFlags.None, ViewCheck),
+        new("view.check", 2, 1, 0, 0, ImportFlags.None, new NativeFunction(ViewCheck)),
         // view.dim(R view; V axis) -> V size
-        new("view.dim", 1, 1, 1, 0, ImportFlags.None, ViewDim),
+        new("view.dim", 1, 1, 1, 0, ImportFlags.None, new NativeFunction(ViewDim)),
         // view.buffer(R view) -> R buffer;  view.offset(R view) -> V
-        new("view.buffer", 0, 1, 0, 1, ImportFlags.None, ViewBuffer),
-        new("view.offset", 0, 1, 1, 0, ImportFlags.None, ViewOffset),
+        new("view.buffer", 0, 1, 0, 1, ImportFlags.None, new NativeFunction(ViewBuffer)),
+        new("view.offset", 0, 1, 1, 0, ImportFlags.None, new NativeFunction(ViewOffset)),
         // view.create(R buffer; V offset, V dtype, V dims...) -> R view
-        new("view.create", 2, 1, 0, 1, ImportFlags.VariadicValues, ViewCreate),
+        new("view.create", 2, 1, 0, 1, ImportFlags.VariadicValues, new NativeFunction(ViewCreate)),
         // buffer.arena(V size) -> R: this invocation's planned arena (reused across calls)
-        new("buffer.arena", 1, 0, 0, 1, ImportFlags.None, BufferArena),
+        new("buffer.arena", 1, 0, 0, 1, ImportFlags.None, new NativeFunction(BufferArena)),
         // buffer.allocate(V size) -> R: a new buffer the caller will own (outputs)
-        new("buffer.allocate", 1, 0, 0, 1, ImportFlags.None, BufferAllocate),
+        new("buffer.allocate", 1, 0, 0, 1, ImportFlags.None, new NativeFunction(BufferAllocate)),
         // buffer.constant(V segment) -> R: a constant segment, in place
-        new("buffer.constant", 1, 0, 0, 1, ImportFlags.None, BufferConstant),
-        new("buffer.length", 0, 1, 1, 0, ImportFlags.None, BufferLength),
+        new("buffer.constant", 1, 0, 0, 1, ImportFlags.None, new NativeFunction(BufferConstant)),
+        new("buffer.length", 0, 1, 1, 0, ImportFlags.None, new NativeFunction(BufferLength)),
         // buffer.load(R buffer; V offset, V dtype) -> V: waits for pending work, reads one element as i64
-        new("buffer.load", 2, 1, 1, 0, ImportFlags.None, BufferLoad),
+        new("buffer.load", 2, 1, 1, 0, ImportFlags.None, new NativeFunction(BufferLoad)),
         // buffer.store(R buffer; V offset, V dtype, V value): records a write of one element
-        new("buffer.store", 3, 1, 0, 0, ImportFlags.None, BufferStore),
+        new("buffer.store", 3, 1, 0, 0, ImportFlags.None, new NativeFunction(BufferStore)),
         // buffer.copy(R source, R destination; V sourceOffset, V destinationOffset, V length)
-        new("buffer.copy", 3, 2, 0, 0, ImportFlags.None, BufferCopy),
+        new("buffer.copy", 3, 2, 0, 0, ImportFlags.None, new NativeFunction(BufferCopy)),
         // dispatch(R buffers...; V executable, V ordinal, V bindings, (V offset, V length) per binding, V constants...)
-        new("dispatch", 3, 0, 0, 0, ImportFlags.VariadicValues | ImportFlags.VariadicRefs, Dispatch),
-        new("barrier", 0, 0, 0, 0, ImportFlags.None, (ref NativeCall c) => c.Invocation.Commands.Barrier()),
-        new("flush", 0, 0, 0, 0, ImportFlags.None, (ref NativeCall c) => c.Invocation.Flush()),
+        new("dispatch", 3, 0, 0, 0, ImportFlags.VariadicValues | ImportFlags.VariadicRefs, new NativeFunction(Dispatch)),
+        new("barrier", 0, 0, 0, 0, ImportFlags.None, new NativeFunction(Barrier)),
+        new("flush", 0, 0, 0, 0, ImportFlags.None, new NativeFunction(Flush)),
     ]);
+
+    // Delegates are created explicitly (once per instance): a method-group conversion would be
+    // cached by the compiler in a hidden static field, which is process-global state.
+    private static void Barrier(ref NativeCall c) => c.Invocation.Commands.Barrier();
+    private static void Flush(ref NativeCall c) => c.Invocation.Flush();
 
     private static void ViewCheck(ref NativeCall c)
     {

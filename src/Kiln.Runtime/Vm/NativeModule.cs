@@ -34,7 +34,9 @@ public sealed class NativeModule
     public NativeModule(string name, IEnumerable<NativeFunctionInfo> functions)
     {
         Name = name;
-        _functions = functions.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        _functions = new Dictionary<string, NativeFunctionInfo>(StringComparer.Ordinal);
+        foreach (var f in functions)
+            if (!_functions.TryAdd(f.Name, f)) throw new ArgumentException($"native module '{name}' defines '{f.Name}' twice");
     }
 
     public string Name { get; }

@@ -244,7 +244,14 @@ public sealed class ElementwiseProgram
         }
     }
 
-    public override string ToString() =>
-        $"elementwise rank {Rank} ({string.Join(", ", Inputs.Select(d => d.Name()))}) -> ({string.Join(", ", Outputs.Select(d => d.Name()))})\n" +
-        string.Join("\n", Instructions.Select(i => "  " + i));
+    public override string ToString()
+    {
+        var sb = new System.Text.StringBuilder($"elementwise rank {Rank} (");
+        for (int i = 0; i < Inputs.Length; i++) sb.Append(i > 0 ? ", " : "").Append(Inputs[i].Name());
+        sb.Append(") -> (");
+        for (int i = 0; i < Outputs.Length; i++) sb.Append(i > 0 ? ", " : "").Append(Outputs[i].Name());
+        sb.Append(')');
+        foreach (var ins in Instructions) sb.Append("\n  ").Append(ins);
+        return sb.ToString();
+    }
 }

@@ -24,29 +24,35 @@ internal static class FloatOps<T> where T : unmanaged, IFloatingPointIeee754<T>
             case EwOp.Floor: TensorPrimitives.Floor<T>(Reg(regs, ins.A, n), dst); break;
             case EwOp.Ceil: TensorPrimitives.Ceiling<T>(Reg(regs, ins.A, n), dst); break;
             case EwOp.Reciprocal: TensorPrimitives.Reciprocal<T>(Reg(regs, ins.A, n), dst); break;
-            case EwOp.Sin: Map(regs, ins, n, T.Sin); break;
-            case EwOp.Cos: Map(regs, ins, n, T.Cos); break;
-            case EwOp.Tan: Map(regs, ins, n, T.Tan); break;
-            case EwOp.Asin: Map(regs, ins, n, T.Asin); break;
-            case EwOp.Acos: Map(regs, ins, n, T.Acos); break;
-            case EwOp.Atan: Map(regs, ins, n, T.Atan); break;
-            case EwOp.Sinh: Map(regs, ins, n, T.Sinh); break;
-            case EwOp.Cosh: Map(regs, ins, n, T.Cosh); break;
-            case EwOp.Tanh: Map(regs, ins, n, T.Tanh); break;
-            case EwOp.Asinh: Map(regs, ins, n, T.Asinh); break;
-            case EwOp.Acosh: Map(regs, ins, n, T.Acosh); break;
-            case EwOp.Atanh: Map(regs, ins, n, T.Atanh); break;
-            case EwOp.Erf: Map(regs, ins, n, x => T.CreateTruncating(ScalarMath.Erf(double.CreateTruncating(x)))); break;
-            case EwOp.Round: Map(regs, ins, n, x => T.Round(x, MidpointRounding.ToEven)); break;
-            case EwOp.Sign: Map(regs, ins, n, x => T.IsNaN(x) ? x : x > T.Zero ? T.One : x < T.Zero ? -T.One : T.Zero); break;
-            case EwOp.Sigmoid:
-                Map(regs, ins, n, x => x >= T.Zero ? T.One / (T.One + T.Exp(-x)) : T.Exp(x) / (T.One + T.Exp(x)));
+            case EwOp.Sin: Map<Sin>(regs, ins, n); break;
+            case EwOp.Cos: Map<Cos>(regs, ins, n); break;
+            case EwOp.Tan: Map<Tan>(regs, ins, n); break;
+            case EwOp.Asin: Map<Asin>(regs, ins, n); break;
+            case EwOp.Acos: Map<Acos>(regs, ins, n); break;
+            case EwOp.Atan: Map<Atan>(regs, ins, n); break;
+            case EwOp.Sinh: Map<Sinh>(regs, ins, n); break;
+            case EwOp.Cosh: Map<Cosh>(regs, ins, n); break;
+            case EwOp.Tanh: Map<Tanh>(regs, ins, n); break;
+            case EwOp.Asinh: Map<Asinh>(regs, ins, n); break;
+            case EwOp.Acosh: Map<Acosh>(regs, ins, n); break;
+            case EwOp.Atanh: Map<Atanh>(regs, ins, n); break;
+            case EwOp.Erf: Map<Erf>(regs, ins, n); break;
+            case EwOp.Round: Map<RoundEven>(regs, ins, n); break;
+            case EwOp.Sign: Map<Sign>(regs, ins, n); break;
+            case EwOp.Sigmoid: Map<Sigmoid>(regs, ins, n); break;
+            case EwOp.IsNaN:
+            {
+                var a = Reg(regs, ins.A, n);
+                var d = ElementwiseKernel.Slot(regs, ins.Dst);
+                for (int i = 0; i < n; i++) d[i] = T.IsNaN(a[i]) ? 1 : 0;
                 break;
-            case EwOp.IsNaN: Predicate(regs, ins, n, T.IsNaN); break;
+            }
             case EwOp.IsInf:
             {
                 bool pos = (ins.Flags & 1) != 0, neg = (ins.Flags & 2) != 0;
-                Predicate(regs, ins, n, x => (pos && T.IsPositiveInfinity(x)) || (neg && T.IsNegativeInfinity(x)));
+                var a = Reg(regs, ins.A, n);
+                var d = ElementwiseKernel.Slot(regs, ins.Dst);
+                for (int i = 0; i < n; i++) d[i] = (pos && T.IsPositiveInfinity(a[i])) || (neg && T.IsNegativeInfinity(a[i])) ? 1 : 0;
                 break;
             }
             case EwOp.Add: TensorPrimitives.Add<T>(Reg(regs, ins.A, n), Reg(regs, ins.B, n), dst); break;
@@ -55,12 +61,12 @@ internal static class FloatOps<T> where T : unmanaged, IFloatingPointIeee754<T>
             case EwOp.Div: TensorPrimitives.Divide<T>(Reg(regs, ins.A, n), Reg(regs, ins.B, n), dst); break;
             case EwOp.Min: TensorPrimitives.Min<T>(Reg(regs, ins.A, n), Reg(regs, ins.B, n), dst); break;
             case EwOp.Max: TensorPrimitives.Max<T>(Reg(regs, ins.A, n), Reg(regs, ins.B, n), dst); break;
-            case EwOp.Mod: Map2(regs, ins, n, (a, b) => a % b); break; // fmod: the sign of the dividend
-            case EwOp.Pow: Map2(regs, ins, n, T.Pow); break;
-            case EwOp.Eq: Compare(regs, ins, n, (a, b) => a == b); break;
-            case EwOp.Ne: Compare(regs, ins, n, (a, b) => a != b); break;
-            case EwOp.Lt: Compare(regs, ins, n, (a, b) => a < b); break;
-            case EwOp.Le: Compare(regs, ins, n, (a, b) => a <= b); break;
+            case EwOp.Mod: Map2<FMod>(regs, ins, n); break; // fmod: the sign of the dividend
+            case EwOp.Pow: Map2<Pow>(regs, ins, n); break;
+            case EwOp.Eq: Compare<Eq>(regs, ins, n); break;
+            case EwOp.Ne: Compare<Ne>(regs, ins, n); break;
+            case EwOp.Lt: Compare<Lt>(regs, ins, n); break;
+            case EwOp.Le: Compare<Le>(regs, ins, n); break;
             case EwOp.MulAdd: TensorPrimitives.FusedMultiplyAdd<T>(Reg(regs, ins.A, n), Reg(regs, ins.B, n), Reg(regs, ins.C, n), dst); break;
             case EwOp.Select:
             {
@@ -76,34 +82,56 @@ internal static class FloatOps<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     private static Span<T> Reg(Span<long> regs, int r, int n) => MemoryMarshal.Cast<long, T>(ElementwiseKernel.Slot(regs, r))[..n];
 
-    private static void Map(Span<long> regs, EwInstruction ins, int n, Func<T, T> f)
+    // One small struct per function, driven by generic loops (no delegates: no calls per element,
+    // and no compiler-cached delegates, which would be static state).
+    private interface IUnary { static abstract T Invoke(T x); }
+    private interface IBinary { static abstract T Invoke(T a, T b); }
+    private interface ICompare { static abstract bool Invoke(T a, T b); }
+
+    private struct Sin : IUnary { public static T Invoke(T x) => T.Sin(x); }
+    private struct Cos : IUnary { public static T Invoke(T x) => T.Cos(x); }
+    private struct Tan : IUnary { public static T Invoke(T x) => T.Tan(x); }
+    private struct Asin : IUnary { public static T Invoke(T x) => T.Asin(x); }
+    private struct Acos : IUnary { public static T Invoke(T x) => T.Acos(x); }
+    private struct Atan : IUnary { public static T Invoke(T x) => T.Atan(x); }
+    private struct Sinh : IUnary { public static T Invoke(T x) => T.Sinh(x); }
+    private struct Cosh : IUnary { public static T Invoke(T x) => T.Cosh(x); }
+    private struct Tanh : IUnary { public static T Invoke(T x) => T.Tanh(x); }
+    private struct Asinh : IUnary { public static T Invoke(T x) => T.Asinh(x); }
+    private struct Acosh : IUnary { public static T Invoke(T x) => T.Acosh(x); }
+    private struct Atanh : IUnary { public static T Invoke(T x) => T.Atanh(x); }
+    private struct Erf : IUnary { public static T Invoke(T x) => T.CreateTruncating(ScalarMath.Erf(double.CreateTruncating(x))); }
+    private struct RoundEven : IUnary { public static T Invoke(T x) => T.Round(x, MidpointRounding.ToEven); }
+    private struct Sign : IUnary { public static T Invoke(T x) => T.IsNaN(x) ? x : x > T.Zero ? T.One : x < T.Zero ? -T.One : T.Zero; }
+    private struct Sigmoid : IUnary { public static T Invoke(T x) => x >= T.Zero ? T.One / (T.One + T.Exp(-x)) : T.Exp(x) / (T.One + T.Exp(x)); }
+    private struct FMod : IBinary { public static T Invoke(T a, T b) => a % b; }
+    private struct Pow : IBinary { public static T Invoke(T a, T b) => T.Pow(a, b); }
+    private struct Eq : ICompare { public static bool Invoke(T a, T b) => a == b; }
+    private struct Ne : ICompare { public static bool Invoke(T a, T b) => a != b; }
+    private struct Lt : ICompare { public static bool Invoke(T a, T b) => a < b; }
+    private struct Le : ICompare { public static bool Invoke(T a, T b) => a <= b; }
+
+    private static void Map<TOp>(Span<long> regs, EwInstruction ins, int n) where TOp : IUnary
     {
         var a = Reg(regs, ins.A, n);
         var d = Reg(regs, ins.Dst, n);
-        for (int i = 0; i < n; i++) d[i] = f(a[i]);
+        for (int i = 0; i < n; i++) d[i] = TOp.Invoke(a[i]);
     }
 
-    private static void Map2(Span<long> regs, EwInstruction ins, int n, Func<T, T, T> f)
+    private static void Map2<TOp>(Span<long> regs, EwInstruction ins, int n) where TOp : IBinary
     {
         var a = Reg(regs, ins.A, n);
         var b = Reg(regs, ins.B, n);
         var d = Reg(regs, ins.Dst, n);
-        for (int i = 0; i < n; i++) d[i] = f(a[i], b[i]);
+        for (int i = 0; i < n; i++) d[i] = TOp.Invoke(a[i], b[i]);
     }
 
-    private static void Predicate(Span<long> regs, EwInstruction ins, int n, Func<T, bool> f)
-    {
-        var a = Reg(regs, ins.A, n);
-        var d = ElementwiseKernel.Slot(regs, ins.Dst);
-        for (int i = 0; i < n; i++) d[i] = f(a[i]) ? 1 : 0;
-    }
-
-    private static void Compare(Span<long> regs, EwInstruction ins, int n, Func<T, T, bool> f)
+    private static void Compare<TOp>(Span<long> regs, EwInstruction ins, int n) where TOp : ICompare
     {
         var a = Reg(regs, ins.A, n);
         var b = Reg(regs, ins.B, n);
         var d = ElementwiseKernel.Slot(regs, ins.Dst);
-        for (int i = 0; i < n; i++) d[i] = f(a[i], b[i]) ? 1 : 0;
+        for (int i = 0; i < n; i++) d[i] = TOp.Invoke(a[i], b[i]) ? 1 : 0;
     }
 }
 
