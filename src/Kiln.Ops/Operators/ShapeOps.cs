@@ -2,13 +2,14 @@ using Kiln.Ir;
 
 namespace Kiln.Ops.Operators;
 
-/// <summary>Shape and Reshape: the operators models use to compute and apply shapes.</summary>
+/// <summary>Shape, Size and Reshape: the operators models use to compute and apply shapes.</summary>
 [OpFamily]
 public static class ShapeOps
 {
     public static void Register(OpRegistry r)
     {
         r.Add(new ShapeDefinition());
+        r.Add(new SizeDefinition());
         r.Add(new ReshapeDefinition());
     }
 
@@ -41,6 +42,25 @@ public static class ShapeOps
             var x = ctx.Input(0) as TensorData ?? throw ctx.Error("input must be a tensor");
             var (start, end) = Range(ctx.Op, x.Rank);
             ctx.SetOutput(0, TensorData.Vector(x.Shape[start..end]));
+        }
+    }
+
+    /// <summary>Size(x): the number of elements of x as an int64 scalar.</summary>
+    private sealed class SizeDefinition : OpDefinition
+    {
+        public override string OpType => "Size";
+
+        public override void InferTypes(InferenceContext ctx)
+        {
+            ctx.SetOutput(0, ElementType.Int64, Shape.Scalar);
+            var shape = ctx.InputShape(0);
+            if (shape.IsRanked) ctx.SetOutputShapeValue(0, [shape.ElementCount]);
+        }
+
+        public override void Evaluate(EvaluationContext ctx)
+        {
+            var x = ctx.Input(0) as TensorData ?? throw ctx.Error("input must be a tensor");
+            ctx.SetOutput(0, TensorData.Scalar(ElementType.Int64, x.ElementCount));
         }
     }
 
