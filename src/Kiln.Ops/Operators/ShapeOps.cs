@@ -125,13 +125,30 @@ public static class ShapeOps
                             throw ctx.Error($"cannot reshape {input} ({total} elements) to [{string.Join(",", target)}]");
                         dims[inferAxis] = total.Value / known.Value;
                     }
-                    else dims[inferAxis] = total / known;
+                    else dims[inferAxis] = RemainingSize(input, dims.Where((_, i) => i != inferAxis));
                 }
             }
             else if (input.IsRanked && input.ElementCount.IsKnown && known.IsKnown && input.ElementCount.Value != known.Value)
                 throw ctx.Error($"cannot reshape {input} ({input.ElementCount} elements) to [{string.Join(",", dims)}] ({known} elements)");
             ctx.SetOutput(0, et, new Shape(dims));
             if (ctx.InputShapeValue(0) is { } values && dims.Length <= 1) ctx.SetOutputShapeValue(0, values);
+        }
+
+        /// <summary>
+        /// The size a -1 stands for: the input's element count divided by the other target sizes,
+        /// cancelling symbolic sizes the two share so [N,3,H,W] to [N,-1] gives H*W*3, not N*3*H*W/N.
+        /// </summary>
+        private static Dim RemainingSize(Shape input, IEnumerable<Dim> otherTargetDims)
+        {
+            var factors = input.Dims.Where(d => !d.IsKnown).ToList();
+            long inputKnown = input.Dims.Where(d => d.IsKnown).Aggregate(1L, (a, d) => a * d.Value);
+            Dim divisor = 1;
+            foreach (var d in otherTargetDims)
+                if (!factors.Remove(d)) divisor *= d;
+            Dim symbolic = factors.Aggregate((Dim)1, (a, d) => a * d);
+            return divisor.TryGetValue(out long k) && k != 0 && inputKnown % k == 0
+                ? symbolic * (inputKnown / k)
+                : symbolic * inputKnown / divisor;
         }
 
         public override void Evaluate(EvaluationContext ctx)

@@ -36,30 +36,47 @@ public static class Slicing
         return new(start, step, start > end ? (start - end - 1) / -step + 1 : 0);
     }
 
+    /// <summary>A slice bound relative to a symbolic dimension: from the start, from the end, or unknown.</summary>
+    private enum BoundKind { FromStart, FromEnd, Unknown }
+
     /// <summary>
-    /// The slice length along a symbolic dimension, where it can be written exactly: bounds that
-    /// are constants or the dimension itself, and whole reversals. Unknown otherwise.
+    /// Classifies a bound against a symbolic dimension: c ≥ 0 counts from the start, -c from the
+    /// end; the dimension itself and huge constants (past any real dimension) are the end.
+    /// </summary>
+    private static (BoundKind Kind, long Offset) Classify(Dim bound, Dim dim)
+    {
+        const long PastEnd = int.MaxValue; // no tensor dimension reaches this
+        if (bound == dim) return (BoundKind.FromEnd, 0);
+        if (!bound.TryGetValue(out long c)) return (BoundKind.Unknown, 0);
+        if (c >= PastEnd) return (BoundKind.FromEnd, 0);
+        if (c <= -PastEnd) return (BoundKind.FromStart, 0);
+        return c >= 0 ? (BoundKind.FromStart, c) : (BoundKind.FromEnd, -c);
+    }
+
+    /// <summary>
+    /// The slice length along a symbolic dimension D, written exactly with min and max where the
+    /// bounds are constants or D itself (x[1:] has max(D - 1, 0) elements, x[-2:] min(2, D));
+    /// whole reversals too. Unknown otherwise.
     /// </summary>
     private static Dim SymbolicCount(Dim dim, Dim start, Dim end, long step)
     {
-        const long PastEnd = int.MaxValue; // no tensor dimension reaches this
+        var (startKind, s) = Classify(start, dim);
+        var (endKind, e) = Classify(end, dim);
         if (step < 0)
         {
-            bool fromLast = start.TryGetValue(out long s) && (s >= PastEnd || s == -1);
-            bool toFirst = end.TryGetValue(out long e) && e <= -PastEnd;
+            // Only x[::-k] (from the last element to past the first).
+            bool fromLast = startKind == BoundKind.FromEnd && s <= 1;
+            bool toFirst = end.TryGetValue(out long c) && c <= -int.MaxValue;
             return fromLast && toFirst ? Dim.CeilDiv(dim, -step) : Dim.Unknown();
         }
-        Dim? Bound(Dim v)
+        Dim? span = (startKind, endKind) switch
         {
-            if (v == dim) return dim;
-            if (!v.TryGetValue(out long c)) return null;
-            if (c >= PastEnd) return dim;
-            if (c == 0 || c <= -PastEnd) return 0;
-            return c > 0 ? Dim.Min(c, dim) : Dim.Max(dim + c, 0);
-        }
-        if (Bound(start) is not { } first || Bound(end) is not { } last) return Dim.Unknown();
-        if (first == 0) return Dim.CeilDiv(last, step);
-        return Dim.Max(Dim.CeilDiv(last - first, step), 0);
+            (BoundKind.FromStart, BoundKind.FromEnd) => s + e == 0 ? dim : Dim.Max(dim - (s + e), 0),
+            (BoundKind.FromStart, BoundKind.FromStart) => e <= s ? 0 : s == 0 ? Dim.Min(e, dim) : Dim.Max(Dim.Min(e, dim) - s, 0),
+            (BoundKind.FromEnd, BoundKind.FromEnd) => e >= s ? 0 : e == 0 ? Dim.Min(s, dim) : Dim.Max(Dim.Min(s - e, dim - e), 0),
+            _ => null,
+        };
+        return span is { } n ? Dim.CeilDiv(n, step) : Dim.Unknown();
     }
 
     private sealed class SliceDefinition : OpDefinition
