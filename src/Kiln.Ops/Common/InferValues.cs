@@ -30,6 +30,16 @@ public static class InferValues
         return a.IsKnown ? a : b.IsKnown ? b : a.IsUnknown ? b : a;
     }
 
+    /// <summary>
+    /// Records the results' element types (result i gets types[i]) with unranked shapes before the
+    /// shapes are worked out: when an input turns out to have unknown rank (ShapeUnknownException),
+    /// the results keep the right element types instead of the importer's placeholders.
+    /// </summary>
+    public static void ElementTypesFirst(InferenceContext ctx, params ElementType[] types)
+    {
+        for (int i = 0; i < types.Length && i < ctx.OutputCount; i++) ctx.SetOutput(i, types[i], Shape.Unranked);
+    }
+
     /// <summary>Dimensions of a static shape as Dims.</summary>
     public static Dim[] ToDims(long[] shape) => shape.Select(d => (Dim)d).ToArray();
 

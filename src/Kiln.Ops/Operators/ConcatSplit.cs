@@ -25,6 +25,7 @@ public static class ConcatSplit
             var inputs = Enumerable.Range(0, ctx.InputCount).ToArray();
             if (inputs.Any(i => !ctx.HasInput(i))) throw ctx.Error("inputs must all be present");
             var et = Infer.SameElementType(ctx, inputs);
+            InferValues.ElementTypesFirst(ctx, et);
             int rank = ctx.InputRank(0);
             int axis = Axes.Normalize(ctx.Op.GetInt("axis"), rank, ctx.Op);
             var dims = ctx.InputShape(0).Dims.ToArray();
@@ -103,6 +104,7 @@ public static class ConcatSplit
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, Enumerable.Repeat(et, ctx.OutputCount).ToArray());
             var s = ctx.InputShape(0);
             int axis = Axes.Normalize(ctx.Op.GetInt("axis", 0), ctx.InputRank(0), ctx.Op);
             Dim[] sizes;

@@ -43,6 +43,7 @@ public static class Indexing
         public override void InferTypes(InferenceContext ctx)
         {
             CheckIndexType(ctx, 1);
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             var data = ctx.InputShape(0);
             var indices = ctx.InputShape(1);
             int rank = ctx.InputRank(0);
@@ -79,6 +80,7 @@ public static class Indexing
         public override void InferTypes(InferenceContext ctx)
         {
             CheckIndexType(ctx, 1);
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             int rank = ctx.InputRank(0);
             Axes.Normalize(ctx.Op.GetInt("axis", 0), rank, ctx.Op);
             var indices = ctx.InputShape(1);
@@ -165,6 +167,7 @@ public static class Indexing
         public override void InferTypes(InferenceContext ctx)
         {
             CheckIndexType(ctx, 1);
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             var data = ctx.InputShape(0);
             var indices = ctx.InputShape(1);
             int rank = ctx.InputRank(0);
@@ -202,6 +205,7 @@ public static class Indexing
         {
             Infer.ElementTypeIn(ctx, 1, t => t == ElementType.Bool, "bool");
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             var s = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             Dim kept = ctx.InputConstant(1) is { } condition ? condition.Data<bool>().Count(c => c) : Dim.Unknown();
@@ -236,8 +240,11 @@ public static class Indexing
     {
         public override string OpType => "NonZero";
 
-        public override void InferTypes(InferenceContext ctx) =>
+        public override void InferTypes(InferenceContext ctx)
+        {
+            InferValues.ElementTypesFirst(ctx, ElementType.Int64);
             ctx.SetOutput(0, ElementType.Int64, Shape.Of(Math.Max(ctx.InputRank(0), 1), Dim.Unknown()));
+        }
 
         public override void Evaluate(EvaluationContext ctx)
         {
@@ -272,6 +279,7 @@ public static class Indexing
         {
             Infer.ElementTypeIn(ctx, 0, t => t.IsNumeric(), "numeric");
             Infer.ElementTypeIn(ctx, 1, t => t.IsNumeric(), "numeric");
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(2));
             var indices = ctx.InputShape(0);
             int axis = Axis(ctx.Op, ctx.InputRank(0));
             Dim depth = ctx.InputConstant(1) is { ElementCount: 1 } d ? (long)d.GetDouble(0) : Dim.Unknown();

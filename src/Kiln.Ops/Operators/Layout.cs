@@ -40,6 +40,7 @@ public static class Layout
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             var shape = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             var perm = Permutation(ctx.Op, rank);
@@ -81,6 +82,7 @@ public static class Layout
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             CheckRank4(ctx.InputRank(0), ctx.Op);
             long b = BlockSize(ctx.Op);
             ColumnRowDepth(ctx.Op);
@@ -112,6 +114,7 @@ public static class Layout
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             CheckRank4(ctx.InputRank(0), ctx.Op);
             long b = BlockSize(ctx.Op);
             var s = ctx.InputShape(0);

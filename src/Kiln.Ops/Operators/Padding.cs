@@ -74,6 +74,7 @@ public static class Padding
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             Mode(ctx.Op);
             if (ctx.HasInput(2)) Infer.SameElementType(ctx, 0, 2);
             var s = ctx.InputShape(0);
@@ -137,6 +138,7 @@ public static class Padding
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             int rank = ctx.InputRank(0);
             if (ctx.InputShapeValue(1) is not { } sizes)
             {

@@ -73,6 +73,7 @@ public static class Replication
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             var s = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             if (ctx.InputShapeValue(1) is not { } repeats)

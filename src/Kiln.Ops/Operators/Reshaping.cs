@@ -39,6 +39,7 @@ public static class Reshaping
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             var s = ctx.InputShape(0);
             int axis = Axis(ctx.Op, ctx.InputRank(0));
             Dim outer = 1, inner = 1;
@@ -67,6 +68,7 @@ public static class Reshaping
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             var s = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             int[] axes;
@@ -124,6 +126,7 @@ public static class Reshaping
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             var s = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             if (InferValues.KnownInts(ctx, 1) is not { } axes)

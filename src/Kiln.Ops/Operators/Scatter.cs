@@ -92,6 +92,7 @@ public static class Scatter
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferCommon(ctx);
             int rank = ctx.InputRank(0);
             Axes.Normalize(ctx.Op.GetInt("axis", 0), rank, ctx.Op);
             var indices = ctx.InputShape(1);
@@ -102,7 +103,6 @@ public static class Scatter
                 if (updates.Rank != indices.Rank) throw ctx.Error($"updates {updates} and indices {indices} differ in shape");
                 for (int d = 0; d < rank; d++) InferValues.Same(ctx, indices[d], updates[d], $"updates and indices dimension {d}");
             }
-            InferCommon(ctx);
         }
 
         public override void Evaluate(EvaluationContext ctx)

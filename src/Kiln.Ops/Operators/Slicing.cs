@@ -100,6 +100,7 @@ public static class Slicing
         public override void InferTypes(InferenceContext ctx)
         {
             var et = ctx.InputElementType(0);
+            InferValues.ElementTypesFirst(ctx, et);
             var s = ctx.InputShape(0);
             int rank = ctx.InputRank(0);
             var starts = ctx.InputShapeValue(1);
@@ -174,6 +175,7 @@ public static class Slicing
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             var (batch, _) = BatchAndTimeAxes(ctx.Op, ctx.InputRank(0));
             var lengths = ctx.InputShape(1);
             if (lengths.IsRanked && lengths.Rank != 1) throw ctx.Error($"sequence_lens must be a vector, has shape {lengths}");

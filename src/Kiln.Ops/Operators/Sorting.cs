@@ -32,6 +32,7 @@ public static class Sorting
         public override void InferTypes(InferenceContext ctx)
         {
             Infer.ElementTypeIn(ctx, 0, t => t.IsNumeric(), "numeric");
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0), ElementType.Int64);
             var s = ctx.InputShape(0);
             int axis = Axes.Normalize(ctx.Op.GetInt("axis", -1), ctx.InputRank(0), ctx.Op);
             Dim k = ctx.InputShapeValue(1) is [var given] ? given : Dim.Unknown();
@@ -111,6 +112,7 @@ public static class Sorting
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0), ElementType.Int64, ElementType.Int64, ElementType.Int64);
             var s = ctx.InputShape(0);
             var count = Dim.Unknown();
             Dim length;

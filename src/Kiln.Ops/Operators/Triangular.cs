@@ -32,8 +32,10 @@ public static class Triangular
 
         public override void InferTypes(InferenceContext ctx)
         {
+            var et = ResultType(ctx.Op, ctx.InputElementType(0));
+            InferValues.ElementTypesFirst(ctx, et);
             if (ctx.InputRank(0) != 2) throw ctx.Error($"input must be a matrix, has shape {ctx.InputShape(0)}");
-            ctx.SetOutput(0, ResultType(ctx.Op, ctx.InputElementType(0)), ctx.InputShape(0));
+            ctx.SetOutput(0, et, ctx.InputShape(0));
         }
 
         public override void Evaluate(EvaluationContext ctx)
@@ -58,6 +60,7 @@ public static class Triangular
 
         public override void InferTypes(InferenceContext ctx)
         {
+            InferValues.ElementTypesFirst(ctx, ctx.InputElementType(0));
             if (ctx.InputRank(0) < 2) throw ctx.Error($"input must have rank 2 or more, has shape {ctx.InputShape(0)}");
             if (ctx.HasInput(1)) Infer.ElementTypeIn(ctx, 1, t => t == ElementType.Int64, "int64");
             Infer.SameAsInput(ctx);

@@ -108,6 +108,25 @@ public class TensorOpsTests
     }
 
     [Fact]
+    public void UnknownRankKeepsElementTypes()
+    {
+        // Squeeze without axes on symbolic sizes cannot know the rank; later results stay unranked
+        // but keep their element types.
+        var g = Infer("""
+            graph @g(%x: i32[N,1,C]) {
+              %s = Squeeze(%x) : f32[*]
+              %i = Constant() {value = dense<i64[]> [0]} : f32[*]
+              %picked = Gather(%s, %i) {axis = 0} : f32[*]
+              %nz = NonZero(%s) : f32[*]
+              %k = Constant() {value = dense<i64[1]> [1]} : f32[*]
+              %v, %idx = TopK(%s, %k) : f32[*], f32[*]
+              return %picked, %nz, %idx
+            }
+            """);
+        Assert.Equal(["i32[*]", "i64[*]", "i64[*]"], g.Outputs.Select(o => o.Type.ToString()));
+    }
+
+    [Fact]
     public void OutOfRangeGatherIndexNamesTheNode()
     {
         var g = Infer("""
