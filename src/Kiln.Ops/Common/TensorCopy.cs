@@ -68,6 +68,16 @@ public static class TensorCopy
     public static void PutRuns(TensorData target, long[] starts, long runLength, TensorData updates) =>
         ForStorage<RunPut, bool>(target.ElementType, new(target, starts, runLength, updates));
 
+    /// <summary>
+    /// Checks a result shape before anything is allocated for it: negative sizes and tensors too
+    /// large for one array become <paramref name="error"/> (which names the node).
+    /// </summary>
+    public static void CheckResultShape(long[] shape, Func<string, KilnException> error)
+    {
+        try { TensorData.CheckedCount(shape); }
+        catch (KilnException e) { throw error(e.Message); }
+    }
+
     /// <summary>Offsets start*stride, (start+step)*stride, ...: one axis of a strided view.</summary>
     public static long[] Strided(long count, long start, long step, long stride)
     {

@@ -49,7 +49,7 @@ public static class Generators
         public override void Evaluate(EvaluationContext ctx)
         {
             var shape = ctx.Tensor(0).ToInt64Array();
-            if (shape.Any(d => d < 0)) throw ctx.Error($"shape {TensorData.FormatShape(shape)} has a negative size");
+            TensorCopy.CheckResultShape(shape, ctx.Error);
             // Every axis reads the single value.
             ctx.SetOutput(0, TensorCopy.ByAxisOffsets(Value(ctx.Op), shape.Select(d => new long[d]).ToArray()));
         }

@@ -177,7 +177,7 @@ public static class Indexing
                 ctx.SetOutput(0, ctx.InputElementType(0), Shape.Unranked);
                 return;
             }
-            if (batchDims < 0 || batchDims >= indices.Rank || k < 1 || batchDims + k > rank)
+            if (batchDims < 0 || batchDims >= Math.Min(indices.Rank, rank) || k < 1 || batchDims + k > rank)
                 throw ctx.Error($"index tuples of length {k} with batch_dims {batchDims} do not fit data of rank {rank}");
             var dims = indices.Take(indices.Rank - 1).Concat(data.Skip(batchDims + (int)k));
             ctx.SetOutput(0, ctx.InputElementType(0), new Shape(dims));
@@ -282,7 +282,12 @@ public static class Indexing
             InferValues.ElementTypesFirst(ctx, ctx.InputElementType(2));
             var indices = ctx.InputShape(0);
             int axis = Axis(ctx.Op, ctx.InputRank(0));
-            Dim depth = ctx.InputConstant(1) is { ElementCount: 1 } d ? (long)d.GetDouble(0) : Dim.Unknown();
+            Dim depth = Dim.Unknown();
+            if (ctx.InputConstant(1) is { ElementCount: 1 } d)
+            {
+                depth = (long)d.GetDouble(0);
+                if (depth.Value < 1) throw ctx.Error($"depth {depth} must be positive");
+            }
             var dims = indices.Take(axis).Append(depth).Concat(indices.Skip(axis));
             ctx.SetOutput(0, ctx.InputElementType(2), new Shape(dims));
         }
@@ -301,6 +306,8 @@ public static class Indexing
             // The result is [outer, depth, inner] around the new axis; each element reads values[0] or values[1].
             long outer = indices.Shape.Take(axis).Aggregate(1L, (a, b) => a * b);
             long inner = indices.ElementCount / Math.Max(outer, 1);
+            var shape = indices.Shape.Take(axis).Append(depth).Concat(indices.Shape.Skip(axis)).ToArray();
+            TensorCopy.CheckResultShape(shape, ctx.Error);
             var choice = new long[outer * depth * inner];
             for (long o = 0; o < outer; o++)
                 for (long i = 0; i < inner; i++)
@@ -310,7 +317,6 @@ public static class Indexing
                     if (index < 0) index += depth;
                     if (index >= 0 && index < depth) choice[(o * depth + index) * inner + i] = 1;
                 }
-            var shape = indices.Shape.Take(axis).Append(depth).Concat(indices.Shape.Skip(axis)).ToArray();
             ctx.SetOutput(0, TensorCopy.ByRuns(values.Reshape([2]), choice, 1, shape));
         }
     }

@@ -106,17 +106,19 @@ public static class Padding
                 throw ctx.Error($"constant_value must be one {x.ElementType.OnnxName()} element, got {value.Type}");
             var mode = Mode(ctx.Op);
             var axes = PaddedAxes(ctx.Op, x.Rank, ctx.OptionalTensor(3)?.ToInt64Array(), pads.Length);
-            var strides = Broadcasting.Strides(x.Shape);
-            var offsets = TensorCopy.IdentityOffsets(x.Shape);
+            var shape = (long[])x.Shape.Clone();
             for (int i = 0; i < axes.Length; i++)
             {
                 int a = axes[i];
-                long size = x.Shape[a], begin = pads[i], end = pads[i + axes.Length];
-                if (size + begin + end < 0) throw ctx.Error($"pads make axis {a} of {TensorData.FormatShape(x.Shape)} negative");
-                if (size == 0 && mode != PadMode.Constant && size + begin + end > 0)
+                shape[a] = checked(x.Shape[a] + pads[i] + pads[i + axes.Length]);
+                if (x.Shape[a] == 0 && mode != PadMode.Constant && shape[a] > 0)
                     throw ctx.Error($"cannot pad empty axis {a} in {mode.ToString().ToLowerInvariant()} mode");
-                offsets[a] = PaddedAxis(size, begin, end, strides[a], mode);
             }
+            TensorCopy.CheckResultShape(shape, ctx.Error);
+            var strides = Broadcasting.Strides(x.Shape);
+            var offsets = TensorCopy.IdentityOffsets(x.Shape);
+            for (int i = 0; i < axes.Length; i++)
+                offsets[axes[i]] = PaddedAxis(x.Shape[axes[i]], pads[i], pads[i + axes.Length], strides[axes[i]], mode);
             ctx.SetOutput(0, TensorCopy.ByAxisOffsets(x, offsets, value));
         }
     }
@@ -156,13 +158,15 @@ public static class Padding
             var x = ctx.Tensor(0);
             var sizes = ctx.Tensor(1).ToInt64Array();
             var axes = TargetAxes(ctx.Op, x.Rank, sizes.Length);
+            var shape = (long[])x.Shape.Clone();
+            for (int i = 0; i < axes.Length; i++) shape[axes[i]] = sizes[i];
+            TensorCopy.CheckResultShape(shape, ctx.Error);
             var strides = Broadcasting.Strides(x.Shape);
             var offsets = TensorCopy.IdentityOffsets(x.Shape);
             for (int i = 0; i < axes.Length; i++)
             {
                 int a = axes[i];
                 long size = x.Shape[a], target = sizes[i];
-                if (target < 0) throw ctx.Error($"size {target} for axis {a} is negative");
                 offsets[a] = target <= size
                     ? TensorCopy.Strided(target, (size - target) / 2, 1, strides[a])
                     : PaddedAxis(size, (target - size) / 2, target - size - (target - size) / 2, strides[a], PadMode.Constant);

@@ -48,7 +48,7 @@ public static class Replication
             if (result.IsRanked && result.Rank <= 1 && ctx.InputShapeValue(0) is { } values)
             {
                 long length = result.Rank == 0 ? 1 : result[0].TryGetValue(out long l) ? l : -1;
-                if (length >= 0 && (values.Length == length || values.Length == 1))
+                if (length >= 0 && length <= values.Length && (values.Length == length || values.Length == 1))
                     ctx.SetOutputShapeValue(0, Enumerable.Range(0, (int)length).Select(i => values[values.Length == 1 ? 0 : i]).ToArray());
             }
         }
@@ -59,6 +59,7 @@ public static class Replication
             var target = ctx.Tensor(1).ToInt64Array();
             if (target.Any(d => d < 0)) throw ctx.Error($"shape {TensorData.FormatShape(target)} has a negative size");
             var shape = Broadcasting.Shape(ctx, x.Shape, target);
+            TensorCopy.CheckResultShape(shape, ctx.Error);
             var strides = Broadcasting.BroadcastStrides(x.Shape, shape);
             ctx.SetOutput(0, TensorCopy.ByAxisOffsets(x, shape.Select((d, i) => TensorCopy.Strided(d, 0, 1, strides[i])).ToArray()));
         }
@@ -84,7 +85,7 @@ public static class Replication
             if (repeats.Length != rank) throw ctx.Error($"repeats has {repeats.Length} entries for rank {rank}");
             if (repeats.Any(d => d.TryGetValue(out long v) && v < 0)) throw ctx.Error($"repeats [{string.Join(", ", repeats)}] has a negative count");
             ctx.SetOutput(0, et, new Shape(s.Dims.Select((d, i) => d * repeats[i])));
-            if (rank == 1 && ctx.InputShapeValue(0) is { } values && repeats[0].TryGetValue(out long times))
+            if (rank == 1 && ctx.InputShapeValue(0) is { } values && repeats[0].TryGetValue(out long times) && values.Length * times <= 64)
                 ctx.SetOutputShapeValue(0, Enumerable.Repeat(values, (int)times).SelectMany(v => v).ToArray());
         }
 
@@ -94,12 +95,13 @@ public static class Replication
             var repeats = ctx.Tensor(1).ToInt64Array();
             if (repeats.Length != x.Rank) throw ctx.Error($"repeats has {repeats.Length} entries for rank {x.Rank}");
             if (repeats.Any(r => r < 0)) throw ctx.Error($"repeats {TensorData.FormatShape(repeats)} has a negative count");
+            TensorCopy.CheckResultShape(x.Shape.Select((d, a) => d * repeats[a]).ToArray(), ctx.Error);
             var strides = Broadcasting.Strides(x.Shape);
             var offsets = new long[x.Rank][];
             for (int a = 0; a < x.Rank; a++)
             {
                 long size = x.Shape[a];
-                offsets[a] = new long[checked(size * repeats[a])];
+                offsets[a] = new long[size * repeats[a]];
                 for (long k = 0; k < offsets[a].LongLength; k++) offsets[a][k] = k % size * strides[a];
             }
             ctx.SetOutput(0, TensorCopy.ByAxisOffsets(x, offsets));

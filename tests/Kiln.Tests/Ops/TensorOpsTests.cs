@@ -161,6 +161,24 @@ public class TensorOpsTests
     }
 
     [Fact]
+    public void OversizedOrNegativeResultsAreErrorsNamingTheNode()
+    {
+        var g = Infer("""
+            graph @g(%x: f32[2,3], %repeats: i64[2], %pads: i64[4]) {
+              %t = Tile(%x, %repeats) : f32[*] @"tile"
+              %p = Pad(%x, %pads) : f32[*] @"pad"
+              return %t, %p
+            }
+            """);
+        var x = TensorData.Zeros(ElementType.Float32, 2, 3);
+        var fine = TensorData.Vector(0, 0, 0, 0);
+        var e = Assert.Throws<KilnException>(() => new ReferenceEvaluator().Run(g, [x, TensorData.Vector(1L << 31, 1L << 31), fine]));
+        Assert.Contains("'tile'", e.Message);
+        e = Assert.Throws<KilnException>(() => new ReferenceEvaluator().Run(g, [x, TensorData.Vector(1, 1), TensorData.Vector(0, 0, -3, 0)]));
+        Assert.Contains("'pad'", e.Message);
+    }
+
+    [Fact]
     public void PadModesOnStrings()
     {
         var g = Infer("""
