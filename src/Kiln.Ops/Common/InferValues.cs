@@ -40,9 +40,6 @@ public static class InferValues
         for (int i = 0; i < types.Length && i < ctx.OutputCount; i++) ctx.SetOutput(i, types[i], Shape.Unranked);
     }
 
-    /// <summary>Dimensions of a static shape as Dims.</summary>
-    public static Dim[] ToDims(long[] shape) => shape.Select(d => (Dim)d).ToArray();
-
     /// <summary>A shape of the given rank whose sizes are all unknown.</summary>
     public static Shape UnknownDims(int rank) => new(Enumerable.Range(0, rank).Select(_ => Dim.Unknown()));
 }

@@ -47,8 +47,27 @@ public static class TensorCopy
     public static TensorData ByAxisOffsets(TensorData src, long[][] offsets, TensorData? fill = null)
     {
         var result = TensorData.Zeros(src.ElementType, offsets.Select(o => (long)o.Length).ToArray());
-        ForStorage<AxisOffsetCopy, bool>(src.ElementType, new(src, result, offsets, FillOf(src, fill)));
+        ForStorage<AxisOffsetCopy, bool>(src.ElementType, new(src, result, FoldShortRows(offsets), FillOf(src, fill)));
         return result;
+    }
+
+    /// <summary>
+    /// Merges the last two axes while rows are short (a transpose to channels-last has rows of 3):
+    /// the copy loop then runs over long rows instead of paying its per-row cost per few elements.
+    /// </summary>
+    private static long[][] FoldShortRows(long[][] offsets)
+    {
+        const int ShortRow = 64, MaxFolded = 1 << 16;
+        while (offsets.Length > 1 && offsets[^1].Length < ShortRow && (long)offsets[^2].Length * offsets[^1].Length <= MaxFolded)
+        {
+            long[] outer = offsets[^2], inner = offsets[^1];
+            var folded = new long[outer.Length * inner.Length];
+            for (int j = 0; j < outer.Length; j++)
+                for (int k = 0; k < inner.Length; k++)
+                    folded[j * inner.Length + k] = outer[j] < 0 || inner[k] < 0 ? -1 : outer[j] + inner[k];
+            offsets = [.. offsets[..^2], folded];
+        }
+        return offsets;
     }
 
     /// <summary>

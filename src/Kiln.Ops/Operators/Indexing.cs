@@ -112,16 +112,18 @@ public static class Indexing
         var strides = Broadcasting.Strides(dataShape);
         var values = indices.ToInt64Array();
         var offsets = new long[values.Length];
+        // Walk the indices in row-major order; the offset of the coordinates off the axis advances like an odometer.
         var coordinate = new long[dataShape.Length];
+        long offAxis = 0;
         for (long i = 0; i < values.LongLength; i++)
         {
-            long offset = 0;
-            for (int d = 0; d < coordinate.Length; d++)
-                offset += (d == axis ? CheckIndex(values[i], dataShape[d], error) : coordinate[d]) * strides[d];
-            offsets[i] = offset;
+            offsets[i] = offAxis + CheckIndex(values[i], dataShape[axis], error) * strides[axis];
             for (int d = coordinate.Length - 1; d >= 0; d--)
             {
+                long step = d == axis ? 0 : strides[d];
+                offAxis += step;
                 if (++coordinate[d] < indices.Shape[d]) break;
+                offAxis -= step * coordinate[d];
                 coordinate[d] = 0;
             }
         }
