@@ -2,13 +2,14 @@ using Kiln.Ir;
 
 namespace Kiln.Ops.Operators;
 
-/// <summary>Shape and Reshape: the operators models use to compute and apply shapes.</summary>
+/// <summary>Shape, Size and Reshape: the operators models use to compute and apply shapes.</summary>
 [OpFamily]
 public static class ShapeOps
 {
     public static void Register(OpRegistry r)
     {
         r.Add(new ShapeDefinition());
+        r.Add(new SizeDefinition());
         r.Add(new ReshapeDefinition());
     }
 
@@ -41,6 +42,25 @@ public static class ShapeOps
             var x = ctx.Input(0) as TensorData ?? throw ctx.Error("input must be a tensor");
             var (start, end) = Range(ctx.Op, x.Rank);
             ctx.SetOutput(0, TensorData.Vector(x.Shape[start..end]));
+        }
+    }
+
+    /// <summary>Size(x): the number of elements of x as an int64 scalar.</summary>
+    private sealed class SizeDefinition : OpDefinition
+    {
+        public override string OpType => "Size";
+
+        public override void InferTypes(InferenceContext ctx)
+        {
+            ctx.SetOutput(0, ElementType.Int64, Shape.Scalar);
+            var shape = ctx.InputShape(0);
+            if (shape.IsRanked) ctx.SetOutputShapeValue(0, [shape.ElementCount]);
+        }
+
+        public override void Evaluate(EvaluationContext ctx)
+        {
+            var x = ctx.Input(0) as TensorData ?? throw ctx.Error("input must be a tensor");
+            ctx.SetOutput(0, TensorData.Scalar(ElementType.Int64, x.ElementCount));
         }
     }
 
@@ -105,13 +125,30 @@ public static class ShapeOps
                             throw ctx.Error($"cannot reshape {input} ({total} elements) to [{string.Join(",", target)}]");
                         dims[inferAxis] = total.Value / known.Value;
                     }
-                    else dims[inferAxis] = total / known;
+                    else dims[inferAxis] = RemainingSize(input, dims.Where((_, i) => i != inferAxis));
                 }
             }
             else if (input.IsRanked && input.ElementCount.IsKnown && known.IsKnown && input.ElementCount.Value != known.Value)
                 throw ctx.Error($"cannot reshape {input} ({input.ElementCount} elements) to [{string.Join(",", dims)}] ({known} elements)");
             ctx.SetOutput(0, et, new Shape(dims));
             if (ctx.InputShapeValue(0) is { } values && dims.Length <= 1) ctx.SetOutputShapeValue(0, values);
+        }
+
+        /// <summary>
+        /// The size a -1 stands for: the input's element count divided by the other target sizes,
+        /// cancelling symbolic sizes the two share so [N,3,H,W] to [N,-1] gives H*W*3, not N*3*H*W/N.
+        /// </summary>
+        private static Dim RemainingSize(Shape input, IEnumerable<Dim> otherTargetDims)
+        {
+            var factors = input.Dims.Where(d => !d.IsKnown).ToList();
+            long inputKnown = input.Dims.Where(d => d.IsKnown).Aggregate(1L, (a, d) => a * d.Value);
+            Dim divisor = 1;
+            foreach (var d in otherTargetDims)
+                if (!factors.Remove(d)) divisor *= d;
+            Dim symbolic = factors.Aggregate((Dim)1, (a, d) => a * d);
+            return divisor.TryGetValue(out long k) && k != 0 && inputKnown % k == 0
+                ? symbolic * (inputKnown / k)
+                : symbolic * inputKnown / divisor;
         }
 
         public override void Evaluate(EvaluationContext ctx)
