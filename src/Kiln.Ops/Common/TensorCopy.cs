@@ -2,12 +2,6 @@ using Kiln.Ir;
 
 namespace Kiln.Ops;
 
-/// <summary>A computation generic over the storage type of any element type (numbers, bool, string, bfloat16, raw small floats).</summary>
-public interface IStorageVisitor<out TResult>
-{
-    TResult Visit<T>();
-}
-
 /// <summary>
 /// Data movement for the tensor-manipulation operators, written once for every element type:
 /// operators describe where each output element comes from (per-axis source offsets, or runs of
@@ -17,27 +11,6 @@ public interface IStorageVisitor<out TResult>
 /// </summary>
 public static class TensorCopy
 {
-    /// <summary>Calls the visitor with the storage type of an element type (the array type of <see cref="TensorData.Storage"/>).</summary>
-    public static TResult ForStorage<TVisitor, TResult>(ElementType t, TVisitor v) where TVisitor : IStorageVisitor<TResult> => t switch
-    {
-        ElementType.Float32 => v.Visit<float>(),
-        ElementType.Float64 => v.Visit<double>(),
-        ElementType.Float16 => v.Visit<Half>(),
-        ElementType.BFloat16 => v.Visit<BFloat16>(),
-        ElementType.Int8 or ElementType.Int4 or ElementType.Int2 => v.Visit<sbyte>(),
-        ElementType.UInt8 or ElementType.UInt4 or ElementType.UInt2 or ElementType.Float8E4M3FN or ElementType.Float8E4M3FNUZ
-            or ElementType.Float8E5M2 or ElementType.Float8E5M2FNUZ or ElementType.Float8E8M0 or ElementType.Float4E2M1 => v.Visit<byte>(),
-        ElementType.Int16 => v.Visit<short>(),
-        ElementType.UInt16 => v.Visit<ushort>(),
-        ElementType.Int32 => v.Visit<int>(),
-        ElementType.UInt32 => v.Visit<uint>(),
-        ElementType.Int64 => v.Visit<long>(),
-        ElementType.UInt64 => v.Visit<ulong>(),
-        ElementType.Bool => v.Visit<bool>(),
-        ElementType.String => v.Visit<string>(),
-        _ => throw new KilnException(ErrorCode.Unsupported, $"element type {t.OnnxName()} is not supported by tensor data movement"),
-    };
-
     /// <summary>
     /// A tensor of shape [offsets[0].Length, ..., offsets[n-1].Length] whose element [i0, ..., in-1]
     /// is the source element at flat offset offsets[0][i0] + ... + offsets[n-1][in-1], or
@@ -47,7 +20,7 @@ public static class TensorCopy
     public static TensorData ByAxisOffsets(TensorData src, long[][] offsets, TensorData? fill = null)
     {
         var result = TensorData.Zeros(src.ElementType, offsets.Select(o => (long)o.Length).ToArray());
-        ForStorage<AxisOffsetCopy, bool>(src.ElementType, new(src, result, FoldShortRows(offsets), FillOf(src, fill)));
+        Dispatch.Storage<AxisOffsetCopy, bool>(src.ElementType, new(src, result, FoldShortRows(offsets), FillOf(src, fill)));
         return result;
     }
 
@@ -79,13 +52,13 @@ public static class TensorCopy
         var result = TensorData.Zeros(src.ElementType, shape);
         if (starts.LongLength * runLength != result.ElementCount)
             throw new InvalidOperationException($"{starts.Length} runs of {runLength} do not fill shape {TensorData.FormatShape(shape)}");
-        ForStorage<RunCopy, bool>(src.ElementType, new(src, result, starts, runLength, FillOf(src, fill)));
+        Dispatch.Storage<RunCopy, bool>(src.ElementType, new(src, result, starts, runLength, FillOf(src, fill)));
         return result;
     }
 
     /// <summary>Overwrites runs of <paramref name="target"/> (a tensor the caller owns): run k of updates goes to offset starts[k]. Later runs win.</summary>
     public static void PutRuns(TensorData target, long[] starts, long runLength, TensorData updates) =>
-        ForStorage<RunPut, bool>(target.ElementType, new(target, starts, runLength, updates));
+        Dispatch.Storage<RunPut, bool>(target.ElementType, new(target, starts, runLength, updates));
 
     /// <summary>
     /// Checks a result shape before anything is allocated for it: negative sizes and tensors too

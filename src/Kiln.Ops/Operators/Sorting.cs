@@ -142,7 +142,7 @@ public static class Sorting
             var perm = Enumerable.Range(0, x.Rank).Where(a => a != axis).Prepend(axis).ToArray();
             long rows = x.Shape[axis];
             var matrix = Layout.Transpose(ComparableKeys(x), perm);
-            var groups = TensorCopy.ForStorage<RowGroups, List<List<int>>>(matrix.ElementType, new(matrix, rows));
+            var groups = Dispatch.Storage<RowGroups, List<List<int>>>(matrix.ElementType, new(matrix, rows));
 
             // Groups come sorted by value; each lists its rows in order, so g[0] is the first occurrence.
             if (ctx.Op.GetInt("sorted", 1) == 0) groups.Sort((a, b) => a[0].CompareTo(b[0]));
