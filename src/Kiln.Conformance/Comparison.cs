@@ -77,5 +77,5 @@ public static class Comparison
 
     private static string Format(TensorData t, long i) =>
         t.ElementType.IsFloat() || t.ElementType.IsComplex() ? Element(t, i).ToString("R", CultureInfo.InvariantCulture)
-        : t.Storage is ulong[] u ? u[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
+        : t.ElementType == ElementType.UInt64 ? ((ulong[])t.Storage)[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
 }

@@ -149,37 +149,35 @@ public sealed class TensorData : DataValue
 
     public TensorData Clone() => new(ElementType, (long[])Shape.Clone(), (Array)Storage.Clone());
 
+    // These switch on the element type, not on the array's runtime type: the CLR lets byte[] pass
+    // as sbyte[] (and ushort[] as short[], uint[] as int[], ulong[] as long[]), so a type pattern
+    // on Storage would read unsigned and float8 elements as signed integers.
+
     /// <summary>Element i converted to double (small floats decoded; bool as 0/1). For slow generic paths.</summary>
-    public double GetDouble(long i) => Storage switch
+    public double GetDouble(long i) => ElementType switch
     {
-        float[] a => a[i],
-        double[] a => a[i],
-        Half[] a => (double)a[i],
-        BFloat16[] a => (float)a[i],
-        sbyte[] a => a[i],
-        byte[] a => ElementType.IsSmallFloat() ? SmallFloat.ToFloat(a[i], ElementType) : a[i],
-        short[] a => a[i],
-        ushort[] a => a[i],
-        int[] a => a[i],
-        uint[] a => a[i],
-        long[] a => a[i],
-        ulong[] a => a[i],
-        bool[] a => a[i] ? 1 : 0,
+        ElementType.Float32 or ElementType.Complex64 => ((float[])Storage)[i],
+        ElementType.Float64 or ElementType.Complex128 => ((double[])Storage)[i],
+        ElementType.Float16 => (double)((Half[])Storage)[i],
+        ElementType.BFloat16 => (float)((BFloat16[])Storage)[i],
+        _ when ElementType.IsSmallFloat() => SmallFloat.ToFloat(((byte[])Storage)[i], ElementType),
+        ElementType.UInt64 => ((ulong[])Storage)[i],
+        _ when ElementType.IsInteger() || ElementType == ElementType.Bool => GetInt64(i),
         _ => throw new InvalidOperationException($"{ElementType.ShortName()} elements are not numbers"),
     };
 
     /// <summary>Element i as a 64-bit integer (integers and bool exactly; floats truncated).</summary>
-    public long GetInt64(long i) => Storage switch
+    public long GetInt64(long i) => ElementType switch
     {
-        long[] a => a[i],
-        int[] a => a[i],
-        sbyte[] a => a[i],
-        byte[] a when !ElementType.IsSmallFloat() => a[i],
-        short[] a => a[i],
-        ushort[] a => a[i],
-        uint[] a => a[i],
-        ulong[] a => (long)a[i],
-        bool[] a => a[i] ? 1 : 0,
+        ElementType.Int64 => ((long[])Storage)[i],
+        ElementType.UInt64 => (long)((ulong[])Storage)[i],
+        ElementType.Int32 => ((int[])Storage)[i],
+        ElementType.UInt32 => ((uint[])Storage)[i],
+        ElementType.Int16 => ((short[])Storage)[i],
+        ElementType.UInt16 => ((ushort[])Storage)[i],
+        ElementType.Int8 or ElementType.Int4 or ElementType.Int2 => ((sbyte[])Storage)[i],
+        ElementType.UInt8 or ElementType.UInt4 or ElementType.UInt2 => ((byte[])Storage)[i],
+        ElementType.Bool => ((bool[])Storage)[i] ? 1 : 0,
         _ => (long)GetDouble(i),
     };
 

@@ -202,7 +202,7 @@ public sealed class IrPrinter
                 {
                     var values = new string[t.ElementCount];
                     for (long i = 0; i < values.LongLength; i++)
-                        values[i] = t.Storage is ulong[] u ? u[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
+                        values[i] = t.ElementType == ElementType.UInt64 ? ((ulong[])t.Storage)[i].ToString(CultureInfo.InvariantCulture) : t.GetInt64(i).ToString(CultureInfo.InvariantCulture);
                     PrintList("", values, v => _sb.Append(v));
                 }
                 else
