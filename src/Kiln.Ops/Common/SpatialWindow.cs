@@ -115,6 +115,10 @@ public sealed class WindowAttributes
         }
     }
 
+    /// <summary>The end pads of a resolved window (the begin pads are part of the geometry).</summary>
+    public long[] PadEnds(WindowGeometry g) =>
+        Enumerable.Range(0, SpatialRank).Select(a => ResolvePads(g.Input[a], g.Output[a], a).End).ToArray();
+
     /// <summary>The concrete geometry for an input of the given spatial sizes; throws if the output would be empty.</summary>
     public WindowGeometry Resolve(ReadOnlySpan<long> inputSpatial, Operation op)
     {
