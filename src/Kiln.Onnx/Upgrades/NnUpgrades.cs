@@ -32,6 +32,9 @@ public static class NnUpgrades
             ctx.Attributes["p"] = AttributeValue.Int((long)value);
         });
 
+        // RoiAlign-10 did not shift coordinates by half a pixel (the mode opset 16 calls output_half_pixel).
+        r.Add("RoiAlign", 16, ctx => ctx.Attributes["coordinate_transformation_mode"] = AttributeValue.String("output_half_pixel"));
+
         // GridSample-16 named the modes bilinear and bicubic.
         r.Add("GridSample", 20, ctx =>
         {
