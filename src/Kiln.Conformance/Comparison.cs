@@ -63,7 +63,7 @@ public static class Comparison
                     if (!double.IsNaN(err)) maxErr = Math.Max(maxErr, err);
                 }
             }
-            else ok = e.Storage is ulong[] eu ? eu[i] == ((ulong[])a.Storage)[i] : e.GetInt64(i) == a.GetInt64(i);
+            else ok = e.GetInt64(i) == a.GetInt64(i); // exact for every integer type (uint64 compares its bits)
             if (!ok) { bad++; if (first < 0) first = i; }
         }
         if (bad == 0) return null;

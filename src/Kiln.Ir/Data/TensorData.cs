@@ -149,9 +149,8 @@ public sealed class TensorData : DataValue
 
     public TensorData Clone() => new(ElementType, (long[])Shape.Clone(), (Array)Storage.Clone());
 
-    // These switch on the element type, not on the array's runtime type: the CLR lets byte[] pass
-    // as sbyte[] (and ushort[] as short[], uint[] as int[], ulong[] as long[]), so a type pattern
-    // on Storage would read unsigned and float8 elements as signed integers.
+    // The arms below test the element type, not the array type: the CLR lets a byte[] pass for an
+    // sbyte[] (and ushort[] for short[], uint[] for int[], ulong[] for long[]) and back.
 
     /// <summary>Element i converted to double (small floats decoded; bool as 0/1). For slow generic paths.</summary>
     public double GetDouble(long i) => ElementType switch
@@ -161,12 +160,13 @@ public sealed class TensorData : DataValue
         ElementType.Float16 => (double)((Half[])Storage)[i],
         ElementType.BFloat16 => (float)((BFloat16[])Storage)[i],
         _ when ElementType.IsSmallFloat() => SmallFloat.ToFloat(((byte[])Storage)[i], ElementType),
+        ElementType.Bool => ((bool[])Storage)[i] ? 1 : 0,
         ElementType.UInt64 => ((ulong[])Storage)[i],
-        _ when ElementType.IsInteger() || ElementType == ElementType.Bool => GetInt64(i),
+        _ when ElementType.IsInteger() => GetInt64(i),
         _ => throw new InvalidOperationException($"{ElementType.ShortName()} elements are not numbers"),
     };
 
-    /// <summary>Element i as a 64-bit integer (integers and bool exactly; floats truncated).</summary>
+    /// <summary>Element i as a 64-bit integer (integers and bool exactly, uint64 wrapping; floats truncated).</summary>
     public long GetInt64(long i) => ElementType switch
     {
         ElementType.Int64 => ((long[])Storage)[i],
