@@ -43,7 +43,7 @@ public static class MatrixKernels
         int batches = (int)TensorData.CheckedCount(batch);
         var aIndex = Broadcasting.IndexMap(aBatch, batch);
         var bIndex = Broadcasting.IndexMap(bBatch, batch);
-        var c = new T[TensorData.CheckedCount(resultShape)];
+        var c = HostBuffers.Allocate<T>(resultShape);
 
         void Row(int row)
         {

@@ -1,3 +1,5 @@
+using Kiln.Ir;
+
 namespace Kiln.Ops;
 
 /// <summary>
@@ -23,6 +25,8 @@ public sealed class PoolWindows
     {
         int k = g.SpatialRank;
         int outputs = checked((int)g.OutputPlane);
+        if (g.OutputPlane * g.KernelSize > TensorData.MaxElements)
+            throw new KilnException(ErrorCode.TooLarge, $"a pooling window of {g.KernelSize} taps over {g.OutputPlane} outputs is too large");
         _start = new int[outputs + 1];
         PaddedCount = new int[outputs];
         var offsets = new List<int>();

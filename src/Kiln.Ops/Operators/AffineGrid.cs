@@ -50,7 +50,7 @@ public static class AffineGrid
             var spatial = size[2..];
             long[] shape = [n, .. spatial, k];
             var t = FloatCompute.Widen<double>(theta);
-            var grid = new double[TensorData.CheckedCount(shape)];
+            var grid = HostBuffers.Allocate<double>(shape);
             long points = WindowGeometry.Product(spatial);
             // Homogeneous base coordinates: the last spatial axis is x, so the vector lists axes in reverse.
             var point = new double[k + 1];

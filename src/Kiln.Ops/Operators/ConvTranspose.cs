@@ -69,7 +69,7 @@ public static class ConvTranspose
         private static TensorData Run<T>(TensorData x, TensorData w, TensorData? bias, long[] shape, int group, WindowGeometry swapped)
             where T : unmanaged, System.Numerics.INumber<T>
         {
-            var y = new T[TensorData.CheckedCount(shape)];
+            var y = HostBuffers.Allocate<T>(shape);
             ConvolutionKernels.ConvolveTranspose(FloatCompute.Widen<T>(x), FloatCompute.Widen<T>(w), bias is null ? null : FloatCompute.Widen<T>(bias), y,
                 (int)x.Shape[0], (int)x.Shape[1], (int)shape[1], group, swapped);
             return FloatCompute.Narrow(y, shape, x.ElementType);

@@ -44,7 +44,7 @@ public static class Convolution
 
         private static TensorData Run<T>(TensorData x, TensorData w, TensorData? bias, ConvolutionLayout layout) where T : unmanaged, System.Numerics.INumber<T>
         {
-            var y = new T[TensorData.CheckedCount(layout.OutputShape)];
+            var y = HostBuffers.Allocate<T>(layout.OutputShape);
             ConvolutionKernels.Convolve(FloatCompute.Widen<T>(x), FloatCompute.Widen<T>(w), bias is null ? null : FloatCompute.Widen<T>(bias), y,
                 layout.Batch, layout.Channels, layout.Filters, layout.Groups, layout.Geometry);
             return FloatCompute.Narrow(y, layout.OutputShape, x.ElementType);
@@ -133,7 +133,7 @@ public static class Convolution
         var xs = Quantized.Shifted(x, xZero, 1);
         // A per-channel weight zero point applies to each filter's block of C/group * kernel values.
         var ws = Quantized.Shifted(w, wZero, w.ElementCount / layout.Filters);
-        var y = new int[TensorData.CheckedCount(layout.OutputShape)];
+        var y = HostBuffers.Allocate<int>(layout.OutputShape);
         ConvolutionKernels.Convolve(xs, ws, bias?.Data<int>(), y, layout.Batch, layout.Channels, layout.Filters, layout.Groups, layout.Geometry);
         return y;
     }

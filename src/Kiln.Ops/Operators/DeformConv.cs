@@ -53,14 +53,14 @@ public static class DeformConv
             var weights = FloatCompute.Widen<double>(w);
             int cg = layout.Channels / layout.Groups, mg = layout.Filters / layout.Groups;
             long channelsPerOffsetGroup = layout.Channels / offsetGroups;
-            var y = new double[TensorData.CheckedCount(layout.OutputShape)];
+            var y = HostBuffers.Allocate<double>(layout.OutputShape);
             var tapCoord = new long[k];
             var outCoord = new long[k];
             var position = new double[k];
             for (int n = 0; n < layout.Batch; n++)
             {
                 // Columns [C * taps, positions]: the deformed, masked samples each filter weights.
-                var columns = new double[layout.Channels * taps * positions];
+                var columns = HostBuffers.Allocate<double>([layout.Channels, taps, positions]);
                 for (int c = 0; c < layout.Channels; c++)
                 {
                     long og = c / channelsPerOffsetGroup;

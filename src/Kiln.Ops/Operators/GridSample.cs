@@ -61,7 +61,7 @@ public static class GridSample
             long[] shape = [x.Shape[0], x.Shape[1], .. grid.Shape[1..^1]];
             var src = FloatCompute.Widen<double>(x);
             var coords = FloatCompute.Widen<double>(grid);
-            var dst = new double[TensorData.CheckedCount(shape)];
+            var dst = HostBuffers.Allocate<double>(shape);
             long channels = x.Shape[1], inPlane = WindowGeometry.Product(x.Shape.AsSpan(2)), outPlane = WindowGeometry.Product(shape.AsSpan(2));
             var position = new double[k];
             for (long n = 0; n < x.Shape[0]; n++)

@@ -138,7 +138,7 @@ public static class Pooling
         private TensorData Run<T>(double parameter, TensorData x, PoolWindows windows, long[] shape) where T : unmanaged, IFloatingPointIeee754<T>
         {
             var src = FloatCompute.Widen<T>(x);
-            var dst = new T[TensorData.CheckedCount(shape)];
+            var dst = HostBuffers.Allocate<T>(shape);
             int outPlane = windows.Outputs, planes = (int)(shape[0] * shape[1]);
             int inPlane = planes == 0 ? 0 : (int)(x.ElementCount / planes);
             for (int p = 0; p < planes; p++)

@@ -69,19 +69,18 @@ public static class Resize
             var roi = ctx.OptionalTensor(1) is { ElementCount: > 0 } r ? ToDoubles(r) : null;
             if (settings.CoordinateMode == "tf_crop_and_resize" && roi is not null && roi.Length != 2 * axes.Length)
                 throw ctx.Error($"roi has {roi.Length} values, expected {2 * axes.Length} (starts then ends of the resized axes)");
+            if (TensorData.CheckedCount(plan.Shape) == 0) { ctx.SetOutput(0, TensorData.Zeros(x.ElementType, plan.Shape)); return; }
             var resampling = new AxisResampling?[x.Rank];
             for (int k = 0; k < axes.Length; k++)
             {
                 int a = axes[k];
-                if (x.Shape[a] == 0 && plan.Shape[a] > 0) throw ctx.Error($"cannot resize empty axis {a} to {plan.Shape[a]}");
-                if (plan.Shape[a] == 0) continue;
+                if (x.Shape[a] == 0) throw ctx.Error($"cannot resize empty axis {a} to {plan.Shape[a]}");
                 double start = 0, end = 1;
                 if (settings.CoordinateMode == "tf_crop_and_resize" && roi is not null) (start, end) = (roi[k], roi[axes.Length + k]);
                 var axis = new AxisResampling(checked((int)x.Shape[a]), checked((int)plan.Shape[a]), plan.Scales[a], start, end, settings);
                 if (!axis.IsIdentity) resampling[a] = axis;
             }
 
-            if (TensorData.CheckedCount(plan.Shape) == 0) { ctx.SetOutput(0, TensorData.Zeros(x.ElementType, plan.Shape)); return; }
             ctx.SetOutput(0, settings.Mode == ResizeMode.Nearest
                 ? Gather(x, plan.Shape, resampling, Fill(x.ElementType, settings.ExtrapolationValue))
                 : Interpolate(x, plan.Shape, resampling, settings.ExtrapolationValue));
@@ -122,7 +121,7 @@ public static class Resize
             {
                 for (int k = 0; k < axes.Length; k++)
                 {
-                    if (!(scales[k] > 0)) throw error($"scale {scales[k]} must be positive");
+                    if (!(scales[k] > 0) || double.IsInfinity(scales[k])) throw error($"scale {scales[k]} must be positive and finite");
                     factors[axes[k]] = scales[k];
                     shape[axes[k]] = (long)Math.Floor(input[axes[k]] * scales[k]);
                 }
@@ -212,7 +211,7 @@ public static class Resize
             {
                 if (resampling[a] is not { } axis) continue;
                 int outer = (int)WindowGeometry.Product(current.AsSpan(0, a)), inner = (int)WindowGeometry.Product(current.AsSpan(a + 1));
-                var next = new T[(long)outer * shape[a] * inner];
+                var next = HostBuffers.Allocate<T>([outer, shape[a], inner]);
                 axis.Apply<T>(data, next, outer, (int)current[a], inner);
                 current[a] = shape[a];
                 data = next;

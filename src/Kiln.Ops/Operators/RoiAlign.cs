@@ -16,6 +16,9 @@ public static class RoiAlign
 
     private sealed class RoiAlignDefinition : OpDefinition
     {
+        /// <summary>The largest sampling grid side a bin may use (a guard against absurd boxes).</summary>
+        private const long MaxGrid = 1 << 12;
+
         public override string OpType => "RoiAlign";
         public override int MinInputs => 3;
 
@@ -54,7 +57,7 @@ public static class RoiAlign
             var src = FloatCompute.Widen<double>(x);
             var boxes = FloatCompute.Widen<double>(rois);
             long[] shape = [batchIndices.Length, channels, outH, outW];
-            var dst = new double[TensorData.CheckedCount(shape)];
+            var dst = HostBuffers.Allocate<double>(shape);
             for (int r = 0; r < batchIndices.Length; r++)
             {
                 if (batchIndices[r] < 0 || batchIndices[r] >= x.Shape[0])
@@ -68,9 +71,11 @@ public static class RoiAlign
                     roiW = Math.Max(roiW, 1);
                     roiH = Math.Max(roiH, 1);
                 }
+                if (!double.IsFinite(roiH) || !double.IsFinite(roiW)) throw ctx.Error($"region {r} has a non-finite size");
                 double binH = roiH / outH, binW = roiW / outW;
                 long gridH = samplingRatio > 0 ? samplingRatio : (long)Math.Ceiling(roiH / outH);
                 long gridW = samplingRatio > 0 ? samplingRatio : (long)Math.Ceiling(roiW / outW);
+                if (gridH > MaxGrid || gridW > MaxGrid) throw ctx.Error($"region {r} needs a {gridH} x {gridW} sampling grid per bin; set sampling_ratio");
                 long samples = Math.Max(gridH * gridW, 1);
 
                 for (long ph = 0; ph < outH; ph++)
