@@ -87,7 +87,7 @@ public static class Convolution
 
         public override void InferTypes(InferenceContext ctx)
         {
-            Quantized.CheckEightBit(ctx, 0, 3);
+            Quantized.CheckEightBit(ctx, 0, 3, 7);
             var et = ctx.InputElementType(7);
             if (ctx.InputElementType(0) != ctx.InputElementType(2) || ctx.InputElementType(3) != ctx.InputElementType(5))
                 throw ctx.TypeError("zero points must have the element type of the tensor they shift");
