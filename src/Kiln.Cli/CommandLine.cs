@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text;
 using Kiln.Ir;
 
 namespace Kiln.Cli;
@@ -59,14 +58,6 @@ internal static class CommandLine
             if (!long.TryParse(parts[i], out dims[i]) || dims[i] < 0)
                 throw new KilnException(ErrorCode.InvalidArgument, $"--shape '{spec}': '{parts[i]}' is not a size");
         return (spec[..eq], dims);
-    }
-
-    /// <summary>An output name made safe as a file name: characters other than letters, digits, '.', '_' and '-' become '_'.</summary>
-    public static string SafeFileName(string name)
-    {
-        var sb = new StringBuilder(name.Length);
-        foreach (char c in name) sb.Append(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_');
-        return sb.ToString();
     }
 
     /// <summary>A short summary of a value: dtype, shape, the first few elements.</summary>

@@ -45,6 +45,10 @@ public static class ConformanceRunner
         {
             return new CaseResult(c, CaseStatus.Failed, $"{e.Code}: {e.Message}", sw.Elapsed);
         }
+        catch (Kiln.Runtime.KilnRuntimeException e)
+        {
+            return new CaseResult(c, CaseStatus.Failed, $"runtime {e.Code}: {e.Message}", sw.Elapsed);
+        }
         catch (Exception e)
         {
             return new CaseResult(c, CaseStatus.Failed, $"CRASH {e.GetType().Name}: {e.Message}\n{e.StackTrace}", sw.Elapsed);

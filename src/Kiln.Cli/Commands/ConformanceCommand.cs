@@ -9,16 +9,18 @@ internal static class ConformanceCommand
     public static Command Create()
     {
         var dir = new Argument<string>("dir") { Description = "A suite folder, e.g. ../shared/onnx-backend/node" };
-        var engine = new Option<string>("--engine") { Description = "reference (the evaluator)", DefaultValueFactory = _ => "reference" };
+        var engine = new Option<string>("--engine") { Description = "reference (the evaluator) or compiled (compile, load the module, run it)", DefaultValueFactory = _ => "reference" };
+        var device = new Option<string>("--device") { Description = "sync or task (for the compiled engine)", DefaultValueFactory = _ => "sync" };
         var filter = new Option<string?>("--filter") { Description = "Only cases whose name contains this text" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "Print passing and skipped cases too" };
-        var cmd = new Command("conformance", "Run the ONNX backend conformance cases of a folder") { dir, engine, filter, verbose };
+        var cmd = new Command("conformance", "Run the ONNX backend conformance cases of a folder") { dir, engine, device, filter, verbose };
         cmd.SetAction(CommandLine.Guard(parse =>
         {
             IConformanceEngine e = parse.GetValue(engine) switch
             {
                 "reference" => new ReferenceEngine(),
-                var other => throw new Kiln.Ir.KilnException(Kiln.Ir.ErrorCode.InvalidArgument, $"unknown engine '{other}' (reference)"),
+                "compiled" => new CompiledEngine(parse.GetValue(device)!),
+                var other => throw new Kiln.Ir.KilnException(Kiln.Ir.ErrorCode.InvalidArgument, $"unknown engine '{other}' (reference, compiled)"),
             };
             var skips = SkipList.ForEngine(e.Name);
             var cases = ConformanceCase.Discover(parse.GetValue(dir)!);

@@ -12,7 +12,7 @@ namespace Kiln.Ir;
 /// </summary>
 public static partial class Npy
 {
-    private static ReadOnlySpan<byte> Magic => "\x93NUMPY"u8;
+    private static ReadOnlySpan<byte> Magic => [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
     public static TensorData Read(string path)
     {
@@ -127,6 +127,17 @@ public static partial class Npy
         Encoding.Latin1.GetBytes(header, result.AsSpan(10));
         data.CopyTo(result.AsSpan(10 + header.Length));
         return result;
+    }
+
+    /// <summary>
+    /// The file name for a tensor named <paramref name="name"/>: characters other than letters,
+    /// digits, '.', '_' and '-' become '_', then ".npy" (the convention of the reference data).
+    /// </summary>
+    public static string FileNameFor(string name)
+    {
+        var sb = new StringBuilder(name.Length + 4);
+        foreach (char c in name) sb.Append(char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_');
+        return sb.Append(".npy").ToString();
     }
 
     private static string Field(Regex pattern, string header, string name)

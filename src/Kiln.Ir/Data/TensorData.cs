@@ -21,6 +21,9 @@ public sealed class TensorData : DataValue
     /// <summary>The largest element count a host tensor may have (one .NET array).</summary>
     public const long MaxElements = int.MaxValue - 1024;
 
+    /// <summary>The largest host tensor in bytes; larger requests fail with <see cref="ErrorCode.TooLarge"/> instead of exhausting memory.</summary>
+    public const long MaxBytes = 4L << 30;
+
     public ElementType ElementType { get; }
     public long[] Shape { get; }
     public int Rank => Shape.Length;
@@ -48,6 +51,8 @@ public sealed class TensorData : DataValue
     public static TensorData Zeros(ElementType type, params long[] shape)
     {
         long n = CheckedCount(shape) * (type.IsComplex() ? 2 : 1);
+        if (n * Math.Max(1, type.StorageSize()) > MaxBytes)
+            throw new KilnException(ErrorCode.TooLarge, $"a {type.ShortName()}{FormatShape(shape)} tensor would take more than {MaxBytes >> 30} GiB");
         var array = Array.CreateInstance(ClrType(type), n);
         if (type == ElementType.String) Array.Fill((string[])array, "");
         return new TensorData(type, shape, array);
@@ -98,11 +103,14 @@ public sealed class TensorData : DataValue
     };
 
     /// <summary>The elements as a span of T; T must be the storage type of <see cref="ElementType"/>.</summary>
-    public Span<T> AsSpan<T>() => Storage is T[] a ? a.AsSpan()
-        : throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
+    public Span<T> AsSpan<T>() => Data<T>().AsSpan();
 
-    public T[] Data<T>() => Storage as T[]
-        ?? throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
+    /// <summary>
+    /// The backing array as T[]. The check is exact: the CLR would otherwise let a long[] pass
+    /// as a ulong[] (and byte[] as sbyte[], ...), silently reinterpreting the sign.
+    /// </summary>
+    public T[] Data<T>() => Storage.GetType() == typeof(T[]) ? (T[])Storage
+        : throw new InvalidOperationException($"{ElementType.ShortName()} tensor is not stored as {typeof(T).Name}");
 
     /// <summary>Raw little-endian bytes of the storage (not for strings).</summary>
     public ReadOnlySpan<byte> AsBytes() => RawBytes();

@@ -62,7 +62,9 @@ internal sealed class IrLexer
                    _text[_pos] is 'E' or 'e' || (_text[_pos] is '-' or '+' && _text[_pos - 1] is 'E' or 'e'))) _pos++;
             return new Token(TokenKind.Number, _text[s.._pos], line, col);
         }
-        if (TextSyntax.IsIdentStart(c))
+        // A lone '_' marks an absent operand or result.
+        bool loneUnderscore = c == '_' && (_pos + 1 >= _end || !TextSyntax.IsIdentChar(_text[_pos + 1]));
+        if (TextSyntax.IsIdentStart(c) && !loneUnderscore)
         {
             int s = _pos;
             while (_pos < _end && (TextSyntax.IsIdentChar(_text[_pos]) || _text[_pos] == '.')) _pos++;

@@ -379,7 +379,7 @@ public sealed class IrParser
                     break;
                 case float[] f: f[i] = (float)ParseFloatToken(); break;
                 case double[] d: d[i] = ParseFloatToken(); break;
-                case ulong[] u:
+                case ulong[] u when et == ElementType.UInt64: // a long[] passes for a ulong[] in the CLR
                     var ut = Advance();
                     u[i] = ulong.TryParse(ut.Text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong uv) ? uv : throw _lex.Error(ut, "expected an unsigned integer");
                     break;

@@ -39,20 +39,21 @@ public readonly struct Dim : IEquatable<Dim>
     /// <summary>The symbolic form, or null when the size is known.</summary>
     public DimExpr? Expression => _expr;
 
-    internal static Dim FromExpr(DimExpr e) => e is DimExpr.Const c ? Known(c.Value) : new Dim(0, e);
+    /// <summary>The dimension an expression denotes (a constant expression is a known size).</summary>
+    public static Dim FromExpression(DimExpr e) => e is DimExpr.Const c ? Known(c.Value) : new Dim(0, e);
 
     private DimExpr AsExpr() => _expr ?? new DimExpr.Const(_value);
 
-    public static Dim operator +(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value + b._value) : FromExpr(DimExpr.Add(a.AsExpr(), b.AsExpr()));
-    public static Dim operator -(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value - b._value) : FromExpr(DimExpr.Add(a.AsExpr(), DimExpr.Mul(b.AsExpr(), new DimExpr.Const(-1))));
-    public static Dim operator *(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value * b._value) : FromExpr(DimExpr.Mul(a.AsExpr(), b.AsExpr()));
+    public static Dim operator +(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value + b._value) : FromExpression(DimExpr.Add(a.AsExpr(), b.AsExpr()));
+    public static Dim operator -(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value - b._value) : FromExpression(DimExpr.Add(a.AsExpr(), DimExpr.Mul(b.AsExpr(), new DimExpr.Const(-1))));
+    public static Dim operator *(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value * b._value) : FromExpression(DimExpr.Mul(a.AsExpr(), b.AsExpr()));
 
     /// <summary>Floor division (the rounding shape formulas use).</summary>
-    public static Dim operator /(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(FloorDiv(a._value, b._value)) : FromExpr(DimExpr.Binary(DimOp.FloorDiv, a.AsExpr(), b.AsExpr()));
-    public static Dim operator %(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value - FloorDiv(a._value, b._value) * b._value) : FromExpr(DimExpr.Binary(DimOp.Mod, a.AsExpr(), b.AsExpr()));
-    public static Dim CeilDiv(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(-FloorDiv(-a._value, b._value)) : FromExpr(DimExpr.Binary(DimOp.CeilDiv, a.AsExpr(), b.AsExpr()));
-    public static Dim Max(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Max(a._value, b._value)) : a == b ? a : FromExpr(DimExpr.Binary(DimOp.Max, a.AsExpr(), b.AsExpr()));
-    public static Dim Min(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Min(a._value, b._value)) : a == b ? a : FromExpr(DimExpr.Binary(DimOp.Min, a.AsExpr(), b.AsExpr()));
+    public static Dim operator /(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(FloorDiv(a._value, b._value)) : FromExpression(DimExpr.Binary(DimOp.FloorDiv, a.AsExpr(), b.AsExpr()));
+    public static Dim operator %(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value - FloorDiv(a._value, b._value) * b._value) : FromExpression(DimExpr.Binary(DimOp.Mod, a.AsExpr(), b.AsExpr()));
+    public static Dim CeilDiv(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(-FloorDiv(-a._value, b._value)) : FromExpression(DimExpr.Binary(DimOp.CeilDiv, a.AsExpr(), b.AsExpr()));
+    public static Dim Max(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Max(a._value, b._value)) : a == b ? a : FromExpression(DimExpr.Binary(DimOp.Max, a.AsExpr(), b.AsExpr()));
+    public static Dim Min(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Min(a._value, b._value)) : a == b ? a : FromExpression(DimExpr.Binary(DimOp.Min, a.AsExpr(), b.AsExpr()));
 
     public static long FloorDiv(long a, long b)
     {

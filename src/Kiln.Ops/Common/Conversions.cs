@@ -11,7 +11,8 @@ namespace Kiln.Ops;
 /// </summary>
 public static class Conversions
 {
-    public static TensorData Convert(TensorData x, ElementType to, bool saturate = true)
+    public static TensorData Convert(TensorData x, ElementType to, bool saturate = true,
+        SmallFloat.E8M0Rounding e8m0Rounding = SmallFloat.E8M0Rounding.Up)
     {
         if (x.ElementType == to) return x;
         var from = x.ElementType;
@@ -50,7 +51,7 @@ public static class Conversions
         for (long i = 0; i < n; i++)
         {
             double d = from == ElementType.UInt64 ? x.Data<ulong>()[i] : from == ElementType.Int64 ? x.Data<long>()[i] : x.GetDouble(i);
-            SetFloat(result, i, d, saturate);
+            SetFloat(result, i, d, saturate, e8m0Rounding);
         }
         return result;
     }
@@ -78,7 +79,8 @@ public static class Conversions
     }
 
     /// <summary>Writes a number into a float tensor, rounding to the tensor's format.</summary>
-    public static void SetFloat(TensorData t, long i, double d, bool saturate = true)
+    public static void SetFloat(TensorData t, long i, double d, bool saturate = true,
+        SmallFloat.E8M0Rounding e8m0Rounding = SmallFloat.E8M0Rounding.Up)
     {
         switch (t.ElementType)
         {
@@ -86,8 +88,9 @@ public static class Conversions
             case ElementType.Float64: t.Data<double>()[i] = d; break;
             case ElementType.Float16: t.Data<Half>()[i] = (Half)d; break;
             case ElementType.BFloat16: t.Data<BFloat16>()[i] = (BFloat16)(float)d; break;
+            case ElementType.Float8E8M0: t.Data<byte>()[i] = SmallFloat.FromFloatE8M0((float)d, e8m0Rounding, saturate); break;
             case ElementType.Float8E4M3FN or ElementType.Float8E4M3FNUZ or ElementType.Float8E5M2
-                or ElementType.Float8E5M2FNUZ or ElementType.Float4E2M1 or ElementType.Float8E8M0:
+                or ElementType.Float8E5M2FNUZ or ElementType.Float4E2M1:
                 t.Data<byte>()[i] = SmallFloat.FromFloat((float)d, t.ElementType, saturate);
                 break;
             default: throw new KilnException(ErrorCode.Unsupported, $"{t.ElementType.OnnxName()} is not a float type");
@@ -106,15 +109,19 @@ public static class Conversions
                 ElementType.Bool => x.Data<bool>()[i] ? "1" : "0",
                 ElementType.UInt64 => x.Data<ulong>()[i].ToString(CultureInfo.InvariantCulture),
                 ElementType.Float32 => FormatFloat(x.Data<float>()[i]),
+                ElementType.Float64 => FormatDouble(x.Data<double>()[i]),
                 _ when x.ElementType.IsInteger() => x.GetInt64(i).ToString(CultureInfo.InvariantCulture),
                 _ => FormatFloat((float)x.GetDouble(i)),
             };
         }
     }
 
-    private static string FormatFloat(float f) =>
-        float.IsNaN(f) ? "NaN" : float.IsPositiveInfinity(f) ? "INF" : float.IsNegativeInfinity(f) ? "-INF"
-        : f.ToString("R", CultureInfo.InvariantCulture);
+    // The shortest text that reads back to the same value, in the number's own precision.
+    private static string FormatFloat(float f) => SpecialValue(f) ?? f.ToString("R", CultureInfo.InvariantCulture);
+    private static string FormatDouble(double d) => SpecialValue(d) ?? d.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string? SpecialValue(double d) =>
+        double.IsNaN(d) ? "NaN" : double.IsPositiveInfinity(d) ? "INF" : double.IsNegativeInfinity(d) ? "-INF" : null;
 
     private static void FromStrings(string[] src, TensorData result)
     {

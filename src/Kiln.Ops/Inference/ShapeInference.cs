@@ -39,7 +39,18 @@ public sealed class ShapeInference
         foreach (var op in graph.Operations) InferOperation(op);
     }
 
-    internal void InferNested(Graph graph) => InferGraph(graph);
+    /// <summary>
+    /// Infers a nested graph. Loop and Scan infer their body again with more general input types
+    /// when carried values change across iterations, so facts derived in an earlier round are
+    /// dropped first: a stale constant or shape value would outlive the types it came from.
+    /// </summary>
+    internal void InferNested(Graph graph)
+    {
+        foreach (var op in graph.AllOperations())
+            foreach (var r in op.Outputs)
+                if (r is not null) { _constants.Remove(r); _shapeValues.Remove(r); }
+        InferGraph(graph);
+    }
 
     /// <summary>The compile-time value of a value, if known.</summary>
     public TensorData? ConstantOf(Value v) => _constants.GetValueOrDefault(v);
@@ -98,6 +109,10 @@ public sealed class ShapeInference
     private void TryFold(Operation op, OpDefinition def)
     {
         if (!def.IsDeterministic || op.NestedGraphs.Any()) return;
+        // Only fold when every result is known to be small: a hostile or merely large
+        // ConstantOfShape/Expand must not be materialized at compile time.
+        foreach (var r in op.Outputs)
+            if (r is not null && (r.Type is not TensorType { Shape: var s } || !s.IsStatic || s.ElementCount.Value > FoldElementLimit)) return;
         var args = new DataValue?[op.Inputs.Count];
         long total = 0;
         for (int i = 0; i < args.Length; i++)

@@ -75,6 +75,11 @@ public sealed class ReferenceEvaluator
         {
             def.Evaluate(ctx);
         }
+        catch (KilnException e) when (!e.Message.StartsWith(op.Describe(), StringComparison.Ordinal))
+        {
+            // Shared helpers (broadcasting, conversions) cannot name the node; say which one failed.
+            throw new KilnException(e.Code, $"{op.Describe()}: {e.Message}", e);
+        }
         catch (KilnException) { throw; }
         catch (Exception e) when (e is not OutOfMemoryException and not StackOverflowException)
         {

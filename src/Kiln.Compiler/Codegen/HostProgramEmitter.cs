@@ -1,0 +1,227 @@
+using Kiln.Compiler.Lowering;
+using Kiln.Compiler.ModuleWriter;
+using Kiln.Ir;
+using Kiln.Runtime;
+using Kiln.Runtime.Format;
+using Kiln.Runtime.Kernels;
+using Kiln.Runtime.Vm;
+
+namespace Kiln.Compiler.Codegen;
+
+/// <summary>
+/// Writes an <see cref="ExecutionPlan"/> as a module: a "main" function of VM bytecode that checks
+/// its input tensors and binds their symbolic sizes, computes every size and offset it needs
+/// (symbolic shapes become VM arithmetic; static ones constants), takes the planned arena and the
+/// output buffers, dispatches the kernels of one portable executable, and returns output tensors.
+/// An initializer function puts the constant segments in globals once per context.
+/// </summary>
+public sealed class HostProgramEmitter
+{
+    private readonly ExecutionPlan _plan;
+    private readonly ModuleBuilder _mb = new();
+    private readonly BytecodeBuilder _code;
+    private readonly Dictionary<Dim, ushort> _dimRegisters = [];
+    private readonly Dictionary<string, ushort> _symbols = new(StringComparer.Ordinal);
+    private readonly Dictionary<StorageBlock, (ushort Buffer, Dim Offset)> _blocks = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<int, ushort> _inputOffsets = [];
+
+    private HostProgramEmitter(ExecutionPlan plan)
+    {
+        _plan = plan;
+        _code = _mb.NewCode();
+    }
+
+    public static byte[] Emit(ExecutionPlan plan) => new HostProgramEmitter(plan).EmitModule();
+
+    private int Import(string name) => name switch
+    {
+        "hal.view.check" => _mb.Import(name, 2, 1, 0, 0),
+        "hal.view.dim" => _mb.Import(name, 1, 1, 1, 0),
+        "hal.view.buffer" => _mb.Import(name, 0, 1, 0, 1),
+        "hal.view.offset" => _mb.Import(name, 0, 1, 1, 0),
+        "hal.view.create" => _mb.Import(name, 2, 1, 0, 1, ImportFlags.VariadicValues),
+        "hal.buffer.arena" => _mb.Import(name, 1, 0, 0, 1),
+        "hal.buffer.allocate" => _mb.Import(name, 1, 0, 0, 1),
+        "hal.buffer.constant" => _mb.Import(name, 1, 0, 0, 1),
+        "hal.buffer.store" => _mb.Import(name, 3, 1, 0, 0),
+        "hal.buffer.copy" => _mb.Import(name, 3, 2, 0, 0),
+        "hal.dispatch" => _mb.Import(name, 3, 0, 0, 0, ImportFlags.VariadicValues | ImportFlags.VariadicRefs),
+        _ => throw new ArgumentException(name),
+    };
+
+    private byte[] EmitModule()
+    {
+        EmitInitializer();
+        foreach (var seg in _plan.ConstantSegments) _mb.AddSegment(seg.AsBytes().ToArray());
+
+        int inputs = _plan.Inputs.Count;
+        _code.ReserveArguments(0, inputs);
+        for (int i = 0; i < inputs; i++) BindInput(i);
+        if (!_plan.ArenaBytes.Equals((Dim)0))
+        {
+            var arena = _code.NewRef();
+            _code.CallImport(Import("hal.buffer.arena"), [Value(_plan.ArenaBytes)], [], [], [arena]);
+            foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Arena && b.LastUse >= 0)) _blocks[b] = (arena, b.ArenaOffset);
+        }
+        foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Output))
+        {
+            var buffer = _code.NewRef();
+            _code.CallImport(Import("hal.buffer.allocate"), [Value(b.Bytes)], [], [], [buffer]);
+            _blocks[b] = (buffer, 0);
+        }
+        foreach (var step in _plan.Steps) EmitStep(step);
+
+        var results = new List<ushort>();
+        foreach (var (_, t) in _plan.Outputs)
+        {
+            var view = _code.NewRef();
+            var (buffer, offset) = Locate(t);
+            var args = new List<ushort> { Value(offset), Value((long)t.DType) };
+            args.AddRange(t.Shape.Select(Value));
+            _code.CallImport(Import("hal.view.create"), args, [buffer], [], [view]);
+            results.Add(view);
+        }
+        _code.Return([], results);
+        // Kernel ordinals were assigned as the steps were emitted.
+        int exe = _mb.AddExecutable(PortableExecutableLoader.FormatName);
+        foreach (var k in _plan.Kernels) _mb.AddKernel(exe, k.Family, k.Descriptor, k.BindingCount, k.ConstantCount);
+        int main = _mb.AddFunction("main", _code, 0, inputs, 0, results.Count);
+        int sig = _mb.AddSignature(
+            _plan.Inputs.Select(i => Parameter(i.Name, i.Tensor)).ToArray(),
+            _plan.Outputs.Select(o => Parameter(o.Name, o.Tensor)).ToArray());
+        _mb.Export("main", main, sig);
+        return _mb.ToArray();
+    }
+
+    private static SignatureParameter Parameter(string name, TensorRef t) =>
+        new(name, t.DType, t.Shape.Select(d => d.IsKnown ? (d.Value, (string?)null) : (-1L, d.Expression is DimExpr.Sym s ? s.Name : null)).ToArray());
+
+    /// <summary>Constant segments as buffers, in globals, once per context.</summary>
+    private void EmitInitializer()
+    {
+        int n = _plan.ConstantSegments.Count;
+        if (n == 0) { _mb.SetGlobals(0, 0); return; }
+        var init = _mb.NewCode();
+        var r = init.NewRef();
+        for (int i = 0; i < n; i++)
+        {
+            init.CallImport(Import("hal.buffer.constant"), [init.Const(i)], [], [], [r]);
+            init.GlobalStoreRef(i, r);
+        }
+        init.Return([], []);
+        int f = _mb.AddFunction("__init", init, 0, 0, 0, 0);
+        _mb.SetGlobals(0, n, f);
+    }
+
+    /// <summary>Checks input i's dtype and rank, binds its symbolic sizes (asserting static ones and repeated symbols).</summary>
+    private void BindInput(int i)
+    {
+        var (name, t, declared) = _plan.Inputs[i];
+        var view = (ushort)i;
+        _code.CallImport(Import("hal.view.check"), [Value((long)t.DType), Value(t.Rank)], [view], [], []);
+        for (int d = 0; d < t.Rank; d++)
+        {
+            var size = _code.NewValue();
+            _code.CallImport(Import("hal.view.dim"), [Value(d)], [view], [size], []);
+            var dim = t.Shape[d];
+            if (dim.Expression is DimExpr.Sym s && !_symbols.ContainsKey(s.Name))
+            {
+                _symbols[s.Name] = size;
+                _dimRegisters[dim] = size;
+            }
+            else _code.Assert(_code.Binary(Opcode.Eq, size, Value(dim)), $"input '{name}' must have shape {declared} (dimension {d})");
+        }
+        var buffer = _code.NewRef();
+        _code.CallImport(Import("hal.view.buffer"), [], [view], [], [buffer]);
+        var offset = _code.NewValue();
+        _code.CallImport(Import("hal.view.offset"), [], [view], [offset], []);
+        _blocks[t.Block] = (buffer, 0);
+        _inputOffsets[i] = offset;
+    }
+
+    private (ushort Buffer, Dim Offset) Locate(TensorRef t)
+    {
+        if (t.Block.Kind == StorageKind.Constant && !_blocks.ContainsKey(t.Block))
+        {
+            var r = _code.NewRef();
+            _code.GlobalLoadRef(r, t.Block.Index);
+            _blocks[t.Block] = (r, 0);
+        }
+        var (buffer, offset) = _blocks[t.Block];
+        return (buffer, offset + t.ByteOffset);
+    }
+
+    /// <summary>Byte offset register of a tensor in its buffer (inputs add their view's own offset).</summary>
+    private ushort OffsetRegister(TensorRef t)
+    {
+        var (_, offset) = Locate(t);
+        var r = Value(offset);
+        return t.Block.Kind == StorageKind.Input ? _code.Binary(Opcode.Add, r, _inputOffsets[t.Block.Index]) : r;
+    }
+
+    private void EmitStep(Step step)
+    {
+        switch (step)
+        {
+            case DispatchStep d:
+            {
+                var bindings = d.Inputs.Concat(d.Outputs).ToList();
+                var values = new List<ushort> { Value(0), Value(_plan.KernelOrdinal(d.Kernel)), Value(bindings.Count) };
+                var refs = new List<ushort>();
+                foreach (var t in bindings)
+                {
+                    refs.Add(Locate(t).Buffer);
+                    values.Add(OffsetRegister(t));
+                    values.Add(Value(t.ByteLength));
+                }
+                values.AddRange(d.Constants.Select(Value));
+                if (values.Count > 255 || refs.Count > 255) throw new KilnException(ErrorCode.Unsupported, $"{d.Origin}: a dispatch with {values.Count} values is too large");
+                _code.CallImport(Import("hal.dispatch"), values, refs, [], []);
+                break;
+            }
+            case CopyStep c:
+                _code.CallImport(Import("hal.buffer.copy"), [OffsetRegister(c.Source), OffsetRegister(c.Destination), Value(c.Source.ByteLength)],
+                    [Locate(c.Source).Buffer, Locate(c.Destination).Buffer], [], []);
+                break;
+            case StoreDimsStep s:
+            {
+                var baseOffset = OffsetRegister(s.Destination);
+                for (int i = 0; i < s.Values.Count; i++)
+                    _code.CallImport(Import("hal.buffer.store"), [_code.Binary(Opcode.Add, baseOffset, Value(8 * i)), Value((long)DType.Int64), Value(s.Values[i])],
+                        [Locate(s.Destination).Buffer], [], []);
+                break;
+            }
+            default: throw new InvalidOperationException($"unknown step {step.GetType().Name}");
+        }
+    }
+
+    /// <summary>A register holding a dimension's value: constants once each, symbolic expressions computed once each.</summary>
+    private ushort Value(Dim d)
+    {
+        if (_dimRegisters.TryGetValue(d, out var r)) return r;
+        if (d.TryGetValue(out long v)) r = _code.Const(v);
+        else r = Expression(d.Expression!);
+        _dimRegisters[d] = r;
+        return r;
+    }
+
+    private ushort Value(long v) => Value((Dim)v);
+
+    private ushort Expression(DimExpr e) => e switch
+    {
+        DimExpr.Const c => Value(c.Value),
+        DimExpr.Sym s => _symbols.TryGetValue(s.Name, out var r) ? r
+            : throw new KilnException(ErrorCode.UnsupportedOperator, $"size '{s.Name}' is not a dimension of any input, so the compiled program cannot compute it"),
+        DimExpr.Bin b => _code.Binary(b.Op switch
+        {
+            DimOp.Add => Opcode.Add,
+            DimOp.Mul => Opcode.Mul,
+            DimOp.FloorDiv => Opcode.DivFloor,
+            DimOp.CeilDiv => Opcode.DivCeil,
+            DimOp.Mod => Opcode.ModFloor,
+            DimOp.Max => Opcode.Max,
+            _ => Opcode.Min,
+        }, Value(Dim.FromExpression(b.Left)), Value(Dim.FromExpression(b.Right))),
+        _ => throw new KilnException(ErrorCode.UnsupportedOperator, "a size known only at run time from data"),
+    };
+}

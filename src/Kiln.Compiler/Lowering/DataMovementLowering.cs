@@ -1,0 +1,228 @@
+using Kiln.Ir;
+
+namespace Kiln.Compiler.Lowering;
+
+/// <summary>
+/// Operators that only rearrange data. Reshapes are views (no data moves); the rest are strided
+/// copies — one elementwise dispatch whose source and destination views say where each element
+/// comes from and goes to.
+/// </summary>
+[Lowerings]
+public static class DataMovementLowering
+{
+    public static void Register(LoweringRegistry r)
+    {
+        foreach (var name in new[] { "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity" })
+            r.Add(name, ctx => ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))));
+        r.Add("Dropout", LowerDropout);
+        r.Add("Transpose", LowerTranspose);
+        r.Add("Slice", LowerSlice);
+        r.Add("Concat", LowerConcat);
+        r.Add("Split", LowerSplit);
+        r.Add("Expand", ctx =>
+        {
+            var shape = ctx.OutputShape(0);
+            var x = ctx.Input(0);
+            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(x.Shape, shape, ctx.Op)), StridedView.Contiguous(ctx.NewOutput(0)));
+        });
+        r.Add("Tile", LowerTile);
+        r.Add("Pad", LowerPad);
+        r.Add("ConstantOfShape", ctx =>
+        {
+            var value = ctx.Op.GetTensor("value");
+            double v = value is null ? 0 : value.GetDouble(0);
+            var y = ctx.NewOutput(0);
+            StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), v);
+        });
+        r.Add("Shape", ctx =>
+        {
+            var x = ctx.Input(0);
+            int rank = x.Rank;
+            long start = ctx.Op.GetInt("start", 0), end = ctx.Op.GetInt("end", rank);
+            if (start < 0) start += rank;
+            if (end < 0) end += rank;
+            start = Math.Clamp(start, 0, rank);
+            end = Math.Clamp(end, start, rank);
+            ctx.Add(new StoreDimsStep(ctx.NewOutput(0), x.Shape[(int)start..(int)end]));
+        });
+        r.Add("Size", ctx => ctx.Add(new StoreDimsStep(ctx.NewOutput(0), [ctx.Input(0).ElementCount])));
+        r.Add("DepthToSpace", ctx => LowerDepthSpace(ctx, toSpace: true));
+        r.Add("SpaceToDepth", ctx => LowerDepthSpace(ctx, toSpace: false));
+    }
+
+    private static void LowerDropout(LoweringContext ctx)
+    {
+        // Inference: the data passes through (training_mode with a nonzero ratio is randomness).
+        if (ctx.Constant(2) is { } training && training.GetDouble(0) != 0 && (ctx.Constant(1)?.GetDouble(0) ?? 0.5) != 0)
+            throw ctx.Unsupported("training-mode dropout");
+        if (!ctx.HasInput(2) || ctx.Constant(2) is not null) { }
+        else throw ctx.Unsupported("training_mode given at run time");
+        ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0)));
+        if (ctx.Op.HasOutput(1))
+        {
+            var mask = ctx.NewOutput(1);
+            StridedCopy.Fill(ctx, mask.Shape, StridedView.Contiguous(mask), 1);
+        }
+    }
+
+    private static void LowerTranspose(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var perm = ctx.Op.GetInts("perm") ?? Enumerable.Range(0, x.Rank).Reverse().Select(i => (long)i).ToArray();
+        var strides = Layout.ContiguousStrides(x.Shape);
+        var y = ctx.NewOutput(0);
+        StridedCopy.Emit(ctx, y.Shape, new StridedView(x, 0, perm.Select(p => strides[p]).ToArray()), StridedView.Contiguous(y));
+    }
+
+    /// <summary>Slice with constant starts/ends/axes/steps: a strided view of the input (negative steps read backwards).</summary>
+    private static void LowerSlice(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var starts = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("slice starts computed at run time");
+        var ends = ctx.Constant(2)?.ToInt64Array() ?? throw ctx.Unsupported("slice ends computed at run time");
+        var axes = ctx.HasInput(3) ? ctx.Constant(3)?.ToInt64Array() ?? throw ctx.Unsupported("slice axes computed at run time") : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        var steps = ctx.HasInput(4) ? ctx.Constant(4)?.ToInt64Array() ?? throw ctx.Unsupported("slice steps computed at run time") : starts.Select(_ => 1L).ToArray();
+        var strides = Layout.ContiguousStrides(x.Shape);
+        var viewStrides = (Dim[])strides.Clone();
+        Dim baseOffset = 0;
+        for (int k = 0; k < axes.Length; k++)
+        {
+            int a = (int)(axes[k] < 0 ? axes[k] + x.Rank : axes[k]);
+            long step = steps[k];
+            if (!x.Shape[a].TryGetValue(out long size))
+            {
+                if (step == 1 && starts[k] >= 0 && ends[k] >= long.MaxValue / 2) { baseOffset += starts[k] * strides[a]; continue; }
+                throw ctx.Unsupported($"slicing a symbolic dimension ({x.Shape[a]}) with these bounds");
+            }
+            long start = starts[k], end = ends[k];
+            if (start < 0) start += size;
+            if (end < 0) end += size;
+            start = step > 0 ? Math.Clamp(start, 0, size) : Math.Clamp(start, 0, size - 1);
+            baseOffset += start * strides[a];
+            viewStrides[a] = strides[a] * step;
+        }
+        var y = ctx.NewOutput(0);
+        if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
+        StridedCopy.Emit(ctx, y.Shape, new StridedView(x, baseOffset, viewStrides), StridedView.Contiguous(y));
+    }
+
+    private static void LowerConcat(LoweringContext ctx)
+    {
+        var y = ctx.NewOutput(0);
+        int axis = (int)ctx.Op.GetInt("axis");
+        if (axis < 0) axis += y.Rank;
+        var strides = Layout.ContiguousStrides(y.Shape);
+        Dim offset = 0;
+        for (int i = 0; i < ctx.Op.Inputs.Count; i++)
+        {
+            var x = ctx.Input(i);
+            if (!(x.Shape[axis].TryGetValue(out long len) && len == 0))
+                StridedCopy.Emit(ctx, x.Shape, StridedView.Contiguous(x), new StridedView(y, offset * strides[axis], strides));
+            offset += x.Shape[axis];
+        }
+    }
+
+    private static void LowerSplit(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        int axis = (int)ctx.Op.GetInt("axis", 0);
+        if (axis < 0) axis += x.Rank;
+        var strides = Layout.ContiguousStrides(x.Shape);
+        Dim offset = 0;
+        for (int i = 0; i < ctx.Op.Outputs.Count; i++)
+        {
+            var shape = ctx.OutputShape(i);
+            if (ctx.Op.HasOutput(i))
+            {
+                var y = ctx.NewOutput(i);
+                StridedCopy.Emit(ctx, y.Shape, new StridedView(x, offset * strides[axis], strides), StridedView.Contiguous(y));
+            }
+            offset += shape[axis];
+        }
+    }
+
+    /// <summary>Tile as a copy over [repeat_0, size_0, repeat_1, size_1, ...]: the input ignores the repeat index.</summary>
+    private static void LowerTile(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var repeats = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("tile repeats computed at run time");
+        var y = ctx.NewOutput(0);
+        if (2 * x.Rank > Runtime.Kernels.Elementwise.ElementwiseProgram.MaxRank) throw ctx.Unsupported($"tiling rank {x.Rank}");
+        var inStrides = Layout.ContiguousStrides(x.Shape);
+        var outStrides = Layout.ContiguousStrides(y.Shape);
+        var shape = new Dim[2 * x.Rank];
+        var src = new Dim[2 * x.Rank];
+        var dst = new Dim[2 * x.Rank];
+        for (int a = 0; a < x.Rank; a++)
+        {
+            shape[2 * a] = repeats[a];
+            shape[2 * a + 1] = x.Shape[a];
+            src[2 * a] = 0;
+            src[2 * a + 1] = inStrides[a];
+            dst[2 * a] = x.Shape[a] * outStrides[a];
+            dst[2 * a + 1] = outStrides[a];
+        }
+        if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
+        StridedCopy.Emit(ctx, shape, new StridedView(x, 0, src), new StridedView(y, 0, dst));
+    }
+
+    /// <summary>Constant-mode Pad: fill the output, then copy the (possibly cropped) input into its interior.</summary>
+    private static void LowerPad(LoweringContext ctx)
+    {
+        string mode = ctx.Op.GetString("mode", "constant");
+        if (mode != "constant") throw ctx.Unsupported($"pad mode '{mode}'");
+        var x = ctx.Input(0);
+        var pads = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("pads computed at run time");
+        double value = ctx.HasInput(2) ? ctx.Constant(2)?.GetDouble(0) ?? throw ctx.Unsupported("pad value computed at run time") : 0;
+        int rank = x.Rank;
+        var axes = ctx.HasInput(3) ? (ctx.Constant(3)?.ToInt64Array() ?? throw ctx.Unsupported("pad axes computed at run time")).Select(a => (int)(a < 0 ? a + rank : a)).ToArray()
+            : Enumerable.Range(0, rank).ToArray();
+        var begin = new long[rank];
+        var end = new long[rank];
+        for (int k = 0; k < axes.Length; k++) { begin[axes[k]] = pads[k]; end[axes[k]] = pads[k + axes.Length]; }
+        var y = ctx.NewOutput(0);
+        StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), value);
+        var inStrides = Layout.ContiguousStrides(x.Shape);
+        var outStrides = Layout.ContiguousStrides(y.Shape);
+        var shape = new Dim[rank];
+        Dim src = 0, dst = 0;
+        for (int a = 0; a < rank; a++)
+        {
+            // Negative pads crop the input.
+            long cropBegin = Math.Max(0, -begin[a]), cropEnd = Math.Max(0, -end[a]);
+            shape[a] = x.Shape[a] - cropBegin - cropEnd;
+            src += cropBegin * inStrides[a];
+            dst += Math.Max(0, begin[a]) * outStrides[a];
+            if (shape[a].TryGetValue(out long s) && s <= 0) return;
+        }
+        StridedCopy.Emit(ctx, shape, new StridedView(x, src, inStrides), new StridedView(y, dst, outStrides));
+    }
+
+    /// <summary>DepthToSpace (DCR or CRD) and SpaceToDepth as copies over a 6-d iteration space in the output's order.</summary>
+    private static void LowerDepthSpace(LoweringContext ctx, bool toSpace)
+    {
+        var x = ctx.Input(0);
+        if (x.Rank != 4) throw ctx.Unsupported($"rank {x.Rank}");
+        long b = ctx.Op.GetInt("blocksize");
+        var y = ctx.NewOutput(0);
+        Dim n = x.Shape[0], c = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
+        Dim hw = h * w, chw = c * hw;
+        if (toSpace)
+        {
+            Dim cOut = y.Shape[1];
+            bool crd = ctx.Op.GetString("mode", "DCR") == "CRD";
+            // Output viewed as [N, C', H, b_i, W, b_j]; input element of (c', i, j) is channel (i*b+j)*C' + c' (DCR) or c'*b*b + i*b + j (CRD).
+            Dim[] shape = [n, cOut, h, b, w, b];
+            Dim[] src = crd ? [chw, b * b * hw, w, b * hw, 1, hw] : [chw, hw, w, b * cOut * hw, 1, cOut * hw];
+            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, src), new StridedView(y, 0, Layout.ContiguousStrides(shape)));
+        }
+        else
+        {
+            // Output [N, b_i, b_j, C, H/b, W/b] (channel = (i*b+j)*C + c); input [N, C, H/b, b_i, W/b, b_j].
+            Dim hOut = y.Shape[2], wOut = y.Shape[3];
+            Dim[] shape = [n, b, b, c, hOut, wOut];
+            Dim[] src = [chw, w, 1, hw, b * w, b];
+            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, src), new StridedView(y, 0, Layout.ContiguousStrides(shape)));
+        }
+    }
+}

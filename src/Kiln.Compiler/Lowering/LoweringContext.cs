@@ -1,0 +1,92 @@
+using Kiln.Ir;
+using Kiln.Runtime;
+
+namespace Kiln.Compiler.Lowering;
+
+/// <summary>Lowers one operation into steps of an <see cref="ExecutionPlan"/>.</summary>
+public delegate void LowerOperation(LoweringContext ctx);
+
+/// <summary>Marks a static class with <c>public static void Register(LoweringRegistry registry)</c>, found by reflection.</summary>
+[AttributeUsage(AttributeTargets.Class)]
+public sealed class LoweringsAttribute : System.Attribute { }
+
+/// <summary>Lowerings by operator. Built once; immutable afterwards and safe to share.</summary>
+public sealed class LoweringRegistry
+{
+    private readonly Dictionary<(string, string), LowerOperation> _lowerings = [];
+
+    private static readonly Lazy<LoweringRegistry> s_default = new(() =>
+    {
+        var r = new LoweringRegistry();
+        foreach (var type in typeof(LoweringRegistry).Assembly.GetTypes())
+        {
+            if (!type.IsDefined(typeof(LoweringsAttribute), false)) continue;
+            var m = type.GetMethod("Register", [typeof(LoweringRegistry)])
+                ?? throw new InvalidOperationException($"[Lowerings] class {type.Name} has no public static Register(LoweringRegistry)");
+            m.Invoke(null, [r]);
+        }
+        return r;
+    });
+
+    public static LoweringRegistry Default => s_default.Value;
+
+    public void Add(string opType, LowerOperation lower, string domain = "")
+    {
+        if (!_lowerings.TryAdd((domain, opType), lower)) throw new InvalidOperationException($"lowering for {opType} registered twice");
+    }
+
+    public bool TryGet(Operation op, out LowerOperation lower) => _lowerings.TryGetValue((op.Domain, op.OpType), out lower!);
+
+    public bool Supports(string domain, string opType) => _lowerings.ContainsKey((domain, opType));
+}
+
+/// <summary>
+/// What a lowering sees: the operation, its operands as <see cref="TensorRef"/>s (and their
+/// values when they are constants), and ways to define results, allocate temporaries and add
+/// dispatch steps. Created by <see cref="Lowerer"/> for one operation at a time.
+/// </summary>
+public sealed class LoweringContext
+{
+    private readonly Lowerer _lowerer;
+
+    internal LoweringContext(Lowerer lowerer, Operation op)
+    {
+        _lowerer = lowerer;
+        Op = op;
+    }
+
+    public Operation Op { get; }
+    public ExecutionPlan Plan => _lowerer.Plan;
+
+    public bool HasInput(int i) => Op.OptionalInput(i) is not null;
+    public TensorRef Input(int i) => _lowerer.TensorOf(Op.Input(i));
+    public TensorRef? OptionalInput(int i) => Op.OptionalInput(i) is { } v ? _lowerer.TensorOf(v) : null;
+
+    /// <summary>The operand's value when it is a compile-time constant.</summary>
+    public TensorData? Constant(int i) => Op.OptionalInput(i) is { } v ? _lowerer.ConstantOf(v) : null;
+
+    public ElementType InputElementType(int i) => Op.Input(i).TensorType.ElementType;
+    public ElementType OutputElementType(int i) => Op.Output(i).TensorType.ElementType;
+
+    /// <summary>The result's shape; symbolic sizes are fine, sizes only known from data are not (yet).</summary>
+    public Dim[] OutputShape(int i) => Lowerer.StaticOrSymbolicShape(Op.Output(i), Op);
+
+    /// <summary>Allocates storage for result i (an output buffer if it is a graph output, else arena).</summary>
+    public TensorRef NewOutput(int i) => _lowerer.NewResult(Op.Output(i), Op);
+
+    /// <summary>Result i is <paramref name="tensor"/> (a view: no data moves).</summary>
+    public void SetOutput(int i, TensorRef tensor) => _lowerer.Bind(Op.Output(i), tensor);
+
+    /// <summary>A scratch tensor in the arena.</summary>
+    public TensorRef NewTemporary(DType dtype, Dim[] shape) => _lowerer.NewArenaTensor(dtype, shape);
+
+    public void Dispatch(KernelSpec kernel, IReadOnlyList<TensorRef> inputs, IReadOnlyList<TensorRef> outputs, IReadOnlyList<Dim> constants) =>
+        Plan.Steps.Add(new DispatchStep(kernel, inputs, outputs, constants, Op.Describe()));
+
+    public void Add(Step step) => Plan.Steps.Add(step);
+
+    public static DType DTypeOf(ElementType t) => (DType)(byte)t;
+
+    public KilnException Unsupported(string why) =>
+        new(ErrorCode.UnsupportedOperator, $"{Op.Describe()}: not supported by the compiled path: {why}");
+}

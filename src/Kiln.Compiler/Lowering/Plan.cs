@@ -1,0 +1,139 @@
+using Kiln.Ir;
+using Kiln.Runtime;
+
+namespace Kiln.Compiler.Lowering;
+
+/// <summary>Where a tensor's bytes live in the compiled program.</summary>
+public enum StorageKind
+{
+    /// <summary>A function argument (the caller's tensor).</summary>
+    Input,
+    /// <summary>A constant segment of the module, used in place.</summary>
+    Constant,
+    /// <summary>A range of the invocation's planned arena (offset chosen by the memory planner).</summary>
+    Arena,
+    /// <summary>A buffer allocated for a function result, handed to the caller.</summary>
+    Output,
+}
+
+/// <summary>
+/// A block of bytes some tensors live in: one per input, constant segment, output, or arena
+/// allocation. Views (reshapes) share their source's block.
+/// </summary>
+public sealed class StorageBlock(StorageKind kind, int index, Dim bytes)
+{
+    public StorageKind Kind { get; } = kind;
+    /// <summary>Input or output position, or constant segment index.</summary>
+    public int Index { get; } = index;
+    public Dim Bytes { get; } = bytes;
+    /// <summary>For arena blocks: the byte offset the planner chose.</summary>
+    public Dim ArenaOffset { get; set; }
+    /// <summary>For arena blocks: the first and last step that touch it (set by liveness analysis).</summary>
+    public int FirstUse { get; set; } = int.MaxValue;
+    public int LastUse { get; set; } = -1;
+    public override string ToString() => Kind switch
+    {
+        StorageKind.Arena => $"arena[{ArenaOffset}+{Bytes}]",
+        _ => $"{Kind.ToString().ToLowerInvariant()}{Index}",
+    };
+}
+
+/// <summary>A tensor of the compiled program: element type, shape, and the block and byte offset it lives at.</summary>
+public sealed class TensorRef(DType dtype, Dim[] shape, StorageBlock block, Dim byteOffset)
+{
+    public DType DType { get; } = dtype;
+    public Dim[] Shape { get; } = shape;
+    public StorageBlock Block { get; } = block;
+    public Dim ByteOffset { get; } = byteOffset;
+    public Dim ElementCount => Shape.Aggregate((Dim)1, (a, b) => a * b);
+    public Dim ByteLength => ElementCount * DType.Size();
+    public int Rank => Shape.Length;
+
+    /// <summary>The same bytes seen with another shape (reshape, squeeze, flatten: no data moves).</summary>
+    public TensorRef View(Dim[] shape) => new(DType, shape, Block, ByteOffset);
+
+    public override string ToString() => $"{DType.Name()}[{string.Join(",", Shape)}]@{Block}";
+}
+
+/// <summary>A kernel to include in the module's executable: a kernel family and its descriptor.</summary>
+public sealed record KernelSpec(string Family, byte[] Descriptor, int BindingCount, int ConstantCount)
+{
+    public bool SameAs(KernelSpec other) => Family == other.Family && BindingCount == other.BindingCount
+        && ConstantCount == other.ConstantCount && Descriptor.AsSpan().SequenceEqual(other.Descriptor);
+}
+
+/// <summary>A step of the compiled program.</summary>
+public abstract class Step
+{
+    public abstract IEnumerable<TensorRef> Reads { get; }
+    public abstract IEnumerable<TensorRef> Writes { get; }
+}
+
+/// <summary>Run a kernel over bindings with push constants (symbolic sizes allowed; the host program computes them).</summary>
+public sealed class DispatchStep(KernelSpec kernel, IReadOnlyList<TensorRef> inputs, IReadOnlyList<TensorRef> outputs, IReadOnlyList<Dim> constants, string origin) : Step
+{
+    public KernelSpec Kernel { get; } = kernel;
+    public IReadOnlyList<TensorRef> Inputs { get; } = inputs;
+    public IReadOnlyList<TensorRef> Outputs { get; } = outputs;
+    public IReadOnlyList<Dim> Constants { get; } = constants;
+    /// <summary>The operations this step comes from (for dumps and errors).</summary>
+    public string Origin { get; } = origin;
+    public override IEnumerable<TensorRef> Reads => Inputs;
+    public override IEnumerable<TensorRef> Writes => Outputs;
+    public override string ToString() => $"dispatch {Kernel.Family} ({string.Join(", ", Inputs)}) -> ({string.Join(", ", Outputs)})  // {Origin}";
+}
+
+/// <summary>Copy bytes between tensors (an output that is an input or a constant, ...).</summary>
+public sealed class CopyStep(TensorRef source, TensorRef destination) : Step
+{
+    public TensorRef Source { get; } = source;
+    public TensorRef Destination { get; } = destination;
+    public override IEnumerable<TensorRef> Reads => [Source];
+    public override IEnumerable<TensorRef> Writes => [Destination];
+    public override string ToString() => $"copy {Source} -> {Destination}";
+}
+
+/// <summary>Write values computed by the host program (symbolic dimensions) into a small int64 tensor (Shape of a dynamic tensor).</summary>
+public sealed class StoreDimsStep(TensorRef destination, IReadOnlyList<Dim> values) : Step
+{
+    public TensorRef Destination { get; } = destination;
+    public IReadOnlyList<Dim> Values { get; } = values;
+    public override IEnumerable<TensorRef> Reads => [];
+    public override IEnumerable<TensorRef> Writes => [Destination];
+    public override string ToString() => $"store [{string.Join(", ", Values)}] -> {Destination}";
+}
+
+/// <summary>
+/// The lowered program of one function: its inputs, outputs, constants, storage blocks and steps,
+/// ready for memory planning and bytecode emission.
+/// </summary>
+public sealed class ExecutionPlan
+{
+    public List<(string Name, TensorRef Tensor, Shape DeclaredShape)> Inputs { get; } = [];
+    public List<(string Name, TensorRef Tensor)> Outputs { get; } = [];
+    public List<TensorData> ConstantSegments { get; } = [];
+    public List<StorageBlock> Blocks { get; } = [];
+    public List<Step> Steps { get; } = [];
+    public List<KernelSpec> Kernels { get; } = [];
+
+    /// <summary>The ordinal of a kernel in the module's executable, adding it if it is new (identical kernels are shared).</summary>
+    public int KernelOrdinal(KernelSpec spec)
+    {
+        for (int i = 0; i < Kernels.Count; i++) if (Kernels[i].SameAs(spec)) return i;
+        Kernels.Add(spec);
+        return Kernels.Count - 1;
+    }
+
+    /// <summary>Total arena bytes after planning.</summary>
+    public Dim ArenaBytes { get; set; } = 0;
+
+    public override string ToString()
+    {
+        var sb = new System.Text.StringBuilder();
+        foreach (var (n, t, _) in Inputs) sb.Append($"input {n}: {t}\n");
+        foreach (var s in Steps) sb.Append("  ").Append(s).Append('\n');
+        foreach (var (n, t) in Outputs) sb.Append($"output {n}: {t}\n");
+        sb.Append($"arena {ArenaBytes} bytes, {ConstantSegments.Count} constant segments, {Kernels.Count} kernels\n");
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,61 @@
+using Kiln.Runtime.Hal;
+using Kiln.Runtime.Kernels;
+
+namespace Kiln.Runtime.Vm;
+
+/// <summary>
+/// The root of the runtime's object graph: the registered object types, executable loaders and
+/// native modules. Everything the runtime would otherwise keep in process-wide state lives here,
+/// so independent instances coexist in one process. Create one per application (or per isolated
+/// component); create contexts from it. Thread-safe; registration is expected before contexts
+/// are created.
+/// </summary>
+public sealed class Instance
+{
+    private readonly List<ExecutableLoader> _loaders = [];
+    private readonly Dictionary<string, NativeModule> _modules = new(StringComparer.Ordinal);
+    private readonly object _lock = new();
+
+    /// <summary>An instance with the built-in types ("hal.buffer", "hal.buffer_view"), the "hal" module and the portable kernel loader.</summary>
+    public Instance()
+    {
+        Types.Register("hal.buffer", typeof(DeviceBuffer));
+        Types.Register("hal.buffer_view", typeof(BufferView));
+        RegisterNativeModule(HalModule.Create());
+        RegisterLoader(new PortableExecutableLoader());
+    }
+
+    public TypeRegistry Types { get; } = new();
+
+    public void RegisterLoader(ExecutableLoader loader)
+    {
+        lock (_lock) _loaders.Insert(0, loader); // later registrations take precedence
+    }
+
+    public void RegisterNativeModule(NativeModule module)
+    {
+        lock (_lock)
+        {
+            if (!_modules.TryAdd(module.Name, module))
+                throw new KilnRuntimeException(StatusCode.InvalidArgument, $"native module '{module.Name}' is already registered");
+        }
+    }
+
+    internal ExecutableLoader? FindLoader(string format)
+    {
+        lock (_lock) return _loaders.FirstOrDefault(l => l.CanLoad(format));
+    }
+
+    internal NativeFunctionInfo? FindNative(string qualifiedName)
+    {
+        int dot = qualifiedName.IndexOf('.');
+        if (dot <= 0) return null;
+        lock (_lock)
+        {
+            return _modules.TryGetValue(qualifiedName[..dot], out var m) && m.TryGet(qualifiedName[(dot + 1)..], out var f) ? f : null;
+        }
+    }
+
+    /// <summary>Creates a context running <paramref name="module"/> on <paramref name="device"/>.</summary>
+    public Context CreateContext(Module module, Device device) => new(this, module, device);
+}
