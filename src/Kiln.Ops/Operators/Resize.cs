@@ -33,13 +33,13 @@ public static class Resize
             var dims = x.Dims.ToArray();
             var scales = ctx.InputConstant(2) is { ElementCount: > 0 } s ? ToDoubles(s) : null;
             var sizes = ctx.HasInput(3) ? ctx.InputShapeValue(3) : null;
+            if ((scales?.Length ?? axes.Length) != axes.Length || (sizes?.Length ?? axes.Length) != axes.Length)
+                throw ctx.Error($"scales and sizes need one value for each of the {axes.Length} resized axes");
+            bool stretch = ctx.Op.GetString("keep_aspect_ratio_policy", "stretch") == "stretch";
             for (int k = 0; k < axes.Length; k++)
             {
                 int a = axes[k];
-                if (scales is not null) dims[a] = k < scales.Length ? ScaledSize(x[a], scales[k]) : throw ctx.Error($"scales has {scales.Length} values for {axes.Length} axes");
-                else if (sizes is not null && ctx.Op.GetString("keep_aspect_ratio_policy", "stretch") == "stretch")
-                    dims[a] = k < sizes.Length ? sizes[k] : throw ctx.Error($"sizes has {sizes.Length} values for {axes.Length} axes");
-                else dims[a] = Dim.Unknown();
+                dims[a] = scales is not null ? ScaledSize(x[a], scales[k]) : sizes is not null && stretch ? sizes[k] : Dim.Unknown();
             }
             // keep_aspect_ratio_policy needs the input sizes; with constant sizes and a static input, fold the plan.
             if (scales is null && sizes is not null && x.IsStatic && sizes.All(d => d.IsKnown))
