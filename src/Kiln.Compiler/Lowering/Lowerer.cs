@@ -19,7 +19,19 @@ public sealed class Lowerer
 
     public ExecutionPlan Plan { get; } = new();
 
-    public Lowerer(LoweringRegistry? registry = null) => _registry = registry ?? LoweringRegistry.Default;
+    // Where steps go: the plan's list, or a nested graph's while it is being lowered.
+    private List<Step> _steps;
+    private int _symbols;
+
+    internal void Emit(Step step) => _steps.Add(step);
+
+    internal string NewSymbol(string hint) => $"kiln.{hint}.{_symbols++}";
+
+    public Lowerer(LoweringRegistry? registry = null)
+    {
+        _registry = registry ?? LoweringRegistry.Default;
+        _steps = Plan.Steps;
+    }
 
     public static ExecutionPlan Lower(Graph graph, LoweringRegistry? registry = null)
     {
@@ -44,6 +56,44 @@ public sealed class Lowerer
         // The first listing of a value as a graph output gets the output buffer directly.
         for (int i = 0; i < g.Outputs.Count; i++) _outputIndex.TryAdd(g.Outputs[i], i);
 
+        LowerOperations(g);
+
+        for (int i = 0; i < g.Outputs.Count; i++)
+        {
+            var v = g.Outputs[i];
+            var t = _tensors[v];
+            if (t.Block.Kind != StorageKind.Output || t.Block.Index != i)
+            {
+                // An input, a constant, a view, or a repeated output: copy into a buffer of its own.
+                var block = NewBlock(StorageKind.Output, i, t.ByteLength);
+                var copy = new TensorRef(t.DType, t.Shape, block, 0);
+                Plan.Steps.Add(new CopyStep(t, copy));
+                t = copy;
+            }
+            Plan.Outputs.Add((v.Name, t));
+        }
+    }
+
+    internal TensorRef[] LowerNested(Graph g, IReadOnlyList<TensorRef> inputs)
+    {
+        if (inputs.Count != g.Inputs.Count) throw new InvalidOperationException($"graph '{g.Name}' takes {g.Inputs.Count} inputs");
+        for (int i = 0; i < inputs.Count; i++) _tensors[g.Inputs[i]] = inputs[i];
+        LowerOperations(g);
+        return g.Outputs.Select(TensorOf).ToArray();
+    }
+
+    internal List<Step> Collect(Action emit)
+    {
+        var outer = _steps;
+        var steps = new List<Step>();
+        _steps = steps;
+        try { emit(); }
+        finally { _steps = outer; }
+        return steps;
+    }
+
+    private void LowerOperations(Graph g)
+    {
         foreach (var op in g.Operations)
         {
             if (op.OpType == "Constant" && op.Domain.Length == 0)
@@ -68,21 +118,6 @@ public sealed class Lowerer
             for (int i = 0; i < op.Outputs.Count; i++)
                 if (op.Outputs[i] is { } r && !_tensors.ContainsKey(r))
                     throw new InvalidOperationException($"{op.Describe()}: its lowering did not define result {i}");
-        }
-
-        for (int i = 0; i < g.Outputs.Count; i++)
-        {
-            var v = g.Outputs[i];
-            var t = _tensors[v];
-            if (t.Block.Kind != StorageKind.Output || t.Block.Index != i)
-            {
-                // An input, a constant, a view, or a repeated output: copy into a buffer of its own.
-                var block = NewBlock(StorageKind.Output, i, t.ByteLength);
-                var copy = new TensorRef(t.DType, t.Shape, block, 0);
-                Plan.Steps.Add(new CopyStep(t, copy));
-                t = copy;
-            }
-            Plan.Outputs.Add((v.Name, t));
         }
     }
 
