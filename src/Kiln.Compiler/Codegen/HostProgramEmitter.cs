@@ -233,6 +233,9 @@ public sealed class HostProgramEmitter
                 _code.CallImport(Import("hal.dispatch"), values, refs, [], []);
                 break;
             }
+            case CheckStep check:
+                _code.Assert(_code.Binary(Opcode.Eq, Value(check.Left), Value(check.Right)), check.Message);
+                break;
             case CopyStep c:
                 _code.CallImport(Import("hal.buffer.copy"), [OffsetRegister(c.Source), OffsetRegister(c.Destination), Value(c.Source.ByteLength)],
                     [Locate(c.Source).Buffer, Locate(c.Destination).Buffer], [], []);

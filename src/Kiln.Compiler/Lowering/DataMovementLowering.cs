@@ -23,7 +23,7 @@ public static class DataMovementLowering
         {
             var shape = ctx.OutputShape(0);
             var x = ctx.Input(0);
-            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(x.Shape, shape, ctx.Op)), StridedView.Contiguous(ctx.NewOutput(0)));
+            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(ctx, x.Shape, shape)), StridedView.Contiguous(ctx.NewOutput(0)));
         });
         r.Add("Tile", LowerTile);
         r.Add("Pad", LowerPad);

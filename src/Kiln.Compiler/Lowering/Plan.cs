@@ -103,6 +103,17 @@ public sealed class StoreDimsStep(TensorRef destination, IReadOnlyList<Dim> valu
     public override string ToString() => $"store [{string.Join(", ", Values)}] -> {Destination}";
 }
 
+/// <summary>Fails the invocation with <see cref="Message"/> unless two sizes are equal at run time (symbolic sizes the compiler could not prove equal).</summary>
+public sealed class CheckStep(Dim left, Dim right, string message) : Step
+{
+    public Dim Left { get; } = left;
+    public Dim Right { get; } = right;
+    public string Message { get; } = message;
+    public override IEnumerable<TensorRef> Reads => [];
+    public override IEnumerable<TensorRef> Writes => [];
+    public override string ToString() => $"check {Left} == {Right}";
+}
+
 /// <summary>Runs one of two step lists, chosen by a bool scalar the host program reads at run time.</summary>
 public sealed class IfStep(TensorRef condition, IReadOnlyList<Step> then, IReadOnlyList<Step> otherwise) : Step
 {
