@@ -171,7 +171,8 @@ internal static unsafe class Interpreter
         int resultStart = pc;
         pc += 1 + 2 * nvr;
         int nrr = code[pc];
-        var rr = nrr == 0 ? [] : new object?[nrr];
+        EnsureCapacity(ref inv.ScratchRefResults, nrr);
+        var rr = inv.ScratchRefResults.AsSpan(0, nrr);
         var call = new NativeCall { Invocation = inv, Values = va, Refs = ra, ValueResults = vr, RefResults = rr };
         inv.Context.Import(index)(ref call);
         ra.Clear();
@@ -179,6 +180,7 @@ internal static unsafe class Interpreter
         for (int i = 0; i < nvr; i++) v[Reg(code, ref pc)] = vr[i];
         pc++;
         for (int i = 0; i < nrr; i++) r[Reg(code, ref pc)] = rr[i];
+        rr.Clear();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

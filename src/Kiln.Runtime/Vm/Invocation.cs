@@ -32,6 +32,7 @@ public sealed class Invocation : IDisposable
     // Scratch for native calls and dispatches.
     internal long[] ScratchValues = new long[64];
     internal object?[] ScratchRefs = new object?[64];
+    internal object?[] ScratchRefResults = new object?[8];
     internal Binding[] ScratchBindings = new Binding[32];
 
     /// <summary>The arena of this invocation state: one block, reused while it is large enough.</summary>
@@ -103,5 +104,9 @@ public sealed class Invocation : IDisposable
         CallDepth = 0;
     }
 
-    public void Dispose() => Arena?.Dispose();
+    public void Dispose()
+    {
+        Arena?.Dispose();
+        Commands.Scratch.Dispose();
+    }
 }
