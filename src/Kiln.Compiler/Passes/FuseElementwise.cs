@@ -61,6 +61,9 @@ public static class FuseElementwise
         var graphOutputs = new HashSet<Value>(graph.Outputs, ReferenceEqualityComparer.Instance);
         var replacement = new Dictionary<Operation, Operation>(ReferenceEqualityComparer.Instance);
         var removed = new HashSet<Operation>(ReferenceEqualityComparer.Instance);
+        var original = graph.Operations.ToList();
+        // Regions stay in the graph while the others are built, so each one's operands see the
+        // later regions' replacements of the values they read; the order is fixed once, at the end.
         foreach (var g in regions)
         {
             var region = BuildRegion(graph, g, uses, graphOutputs);
@@ -68,7 +71,7 @@ public static class FuseElementwise
             foreach (var m in g.Members) removed.Add(m);
         }
         var order = new List<Operation>();
-        foreach (var op in graph.Operations)
+        foreach (var op in original)
         {
             if (replacement.TryGetValue(op, out var region)) order.Add(region);
             else if (!removed.Contains(op)) order.Add(op);
@@ -133,7 +136,6 @@ public static class FuseElementwise
         var region = graph.AddOperation(KilnRegions.ElementwiseRegion, external, names,
             new Dictionary<string, AttributeValue> { ["body"] = AttributeValue.Graph(body) }, KilnRegions.Domain,
             outputTypes: exported.Select(v => v.Type));
-        graph.Remove(region); // placed by the caller
         for (int k = 0; k < exported.Count; k++) graph.ReplaceAllUses(exported[k], region.Output(k));
         return region;
     }

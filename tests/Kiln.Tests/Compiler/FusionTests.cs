@@ -61,4 +61,30 @@ public class FusionTests
         var unfused = KilnCompiler.Compile(Chain(), new CompileOptions { Fuse = false }).Plan;
         Assert.Equal(5, unfused.Steps.OfType<DispatchStep>().Count());
     }
+
+    /// <summary>Group B starts first but reads a value of group A, which is built later: B's operand must follow A's rewrite.</summary>
+    [Fact]
+    public void RegionsReadingEachOthersValuesStayValid()
+    {
+        var g = new Graph("main");
+        var x = g.AddInput("x", new TensorType(ElementType.Float32, 4));
+        var y = g.AddInput("y", new TensorType(ElementType.Float32, 2, 4));
+        var b1 = g.Add("Neg", [y], resultName: "b1");
+        var a1 = g.Add("Neg", [x], resultName: "a1");
+        var a2 = g.Add("Abs", [a1], resultName: "a2");
+        var b2 = g.Add("Add", [b1, a1], resultName: "b2");
+        var b3 = g.Add("Relu", [b2], resultName: "b3");
+        g.AddOutput(a2);
+        g.AddOutput(b3);
+        var model = new Model(g);
+        model.OpsetImports[""] = 17;
+        ShapeInference.Run(g);
+        var inputs = new DataValue[] { TensorData.FromFloats([4], [1, -2, 3, -4]), TensorData.FromFloats([2, 4], [1, 2, 3, 4, 5, 6, 7, 8]) };
+        var before = new ReferenceEvaluator().Run(g, inputs);
+        Assert.True(FuseElementwise.Run(g));
+        Verifier.Verify(model);
+        Assert.Equal(2, g.Operations.Count(o => o.Domain == "kiln"));
+        var after = new ReferenceEvaluator().Run(g, inputs);
+        for (int i = 0; i < 2; i++) Assert.True(((TensorData)before[i]).BitwiseEquals((TensorData)after[i]));
+    }
 }
