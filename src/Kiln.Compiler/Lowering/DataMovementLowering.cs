@@ -173,7 +173,9 @@ public static class DataMovementLowering
         if (mode != "constant") throw ctx.Unsupported($"pad mode '{mode}'");
         var x = ctx.Input(0);
         var pads = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("pads computed at run time");
-        double value = ctx.HasInput(2) ? ctx.Constant(2)?.GetDouble(0) ?? throw ctx.Unsupported("pad value computed at run time") : 0;
+        // The pad value: a constant, or a scalar computed at run time (then broadcast-copied into the output).
+        TensorRef? runtimeValue = ctx.HasInput(2) && ctx.Constant(2) is null ? ctx.Input(2) : null;
+        double value = ctx.HasInput(2) ? ctx.Constant(2)?.GetDouble(0) ?? 0 : 0;
         int rank = x.Rank;
         var axes = ctx.HasInput(3) ? (ctx.Constant(3)?.ToInt64Array() ?? throw ctx.Unsupported("pad axes computed at run time")).Select(a => (int)(a < 0 ? a + rank : a)).ToArray()
             : Enumerable.Range(0, rank).ToArray();
@@ -181,7 +183,8 @@ public static class DataMovementLowering
         var end = new long[rank];
         for (int k = 0; k < axes.Length; k++) { begin[axes[k]] = pads[k]; end[axes[k]] = pads[k + axes.Length]; }
         var y = ctx.NewOutput(0);
-        StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), value);
+        if (runtimeValue is null) StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), value);
+        else StridedCopy.Emit(ctx, y.Shape, new StridedView(runtimeValue, 0, y.Shape.Select(_ => (Dim)0).ToArray()), StridedView.Contiguous(y));
         var inStrides = Layout.ContiguousStrides(x.Shape);
         var outStrides = Layout.ContiguousStrides(y.Shape);
         var shape = new Dim[rank];
