@@ -46,6 +46,7 @@ public static class DataMovementLowering
             ctx.Add(new StoreDimsStep(ctx.NewOutput(0), x.Shape[(int)start..(int)end]));
         });
         r.Add("Size", ctx => ctx.Add(new StoreDimsStep(ctx.NewOutput(0), [ctx.Input(0).ElementCount])));
+        r.Add("BitCast", LowerBitCast);
         r.Add("DepthToSpace", ctx => LowerDepthSpace(ctx, toSpace: true));
         r.Add("SpaceToDepth", ctx => LowerDepthSpace(ctx, toSpace: false));
     }
@@ -199,6 +200,30 @@ public static class DataMovementLowering
             if (shape[a].TryGetValue(out long s) && s <= 0) return;
         }
         StridedCopy.Emit(ctx, shape, new StridedView(x, src, inStrides), new StridedView(y, dst, outStrides));
+    }
+
+    /// <summary>
+    /// BitCast: whole-byte types are the same bytes seen as another dtype (a view). Sub-byte integers
+    /// (held one per byte) and bool need their bits re-extended: an elementwise program wraps them.
+    /// </summary>
+    private static void LowerBitCast(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var to = ctx.OutputElementType(0);
+        var from = ctx.InputElementType(0);
+        if (to.BitWidth() >= 8 && to != ElementType.Bool)
+        {
+            ctx.SetOutput(0, new TensorRef(LoweringContext.DTypeOf(to), x.Shape, x.Block, x.ByteOffset));
+            return;
+        }
+        if (!(from.IsInteger() || from == ElementType.Bool) || !(to.IsInteger() || to == ElementType.Bool))
+            throw ctx.Unsupported($"reinterpreting {from.OnnxName()} as {to.OnnxName()}");
+        var b = new Elementwise.ProgramBuilder(x.Rank);
+        var bits = b.LoadNewInput(from);
+        var value = to == ElementType.Bool ? b.Convert(bits, to) : b.Wrap(bits with { Element = to });
+        b.StoreNewOutput(value, to);
+        var y = ctx.NewOutput(0);
+        StridedCopy.Dispatch(ctx, b, y.Shape, [StridedView.Contiguous(x)], [StridedView.Contiguous(y)]);
     }
 
     /// <summary>DepthToSpace (DCR or CRD) and SpaceToDepth as copies over a 6-d iteration space in the output's order.</summary>
