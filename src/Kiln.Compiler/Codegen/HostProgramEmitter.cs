@@ -209,6 +209,12 @@ public sealed class HostProgramEmitter
                 var end = _code.NewLabel();
                 _code.Mark(top);
                 _code.BranchUnless(_code.Binary(Opcode.Lt, index, count), end);
+                if (loop.Condition is { } condition)
+                {
+                    var go = _code.NewValue();
+                    _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(condition), Value((long)DType.Bool)], [Locate(condition).Buffer], [go], []);
+                    _code.BranchUnless(go, end);
+                }
                 _symbols[loop.Index] = index;
                 EmitScoped(loop.Body);
                 _symbols.Remove(loop.Index);
@@ -231,6 +237,13 @@ public sealed class HostProgramEmitter
                 values.AddRange(d.Constants.Select(Value));
                 if (values.Count > 255 || refs.Count > 255) throw new KilnException(ErrorCode.Unsupported, $"{d.Origin}: a dispatch with {values.Count} values is too large");
                 _code.CallImport(Import("hal.dispatch"), values, refs, [], []);
+                break;
+            }
+            case ReadDimStep read:
+            {
+                var value = _code.NewValue();
+                _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(read.Source), Value((long)read.Source.DType)], [Locate(read.Source).Buffer], [value], []);
+                _symbols[read.Symbol] = value;
                 break;
             }
             case CheckStep check:

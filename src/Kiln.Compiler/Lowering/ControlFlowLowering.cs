@@ -16,6 +16,80 @@ public static class ControlFlowLowering
     {
         r.Add("If", LowerIf);
         r.Add("Scan", LowerScan);
+        r.Add("Loop", LowerLoop);
+    }
+
+    /// <summary>
+    /// Loop(M, cond, v...): a host loop of at most M iterations (M constant, or read from its tensor
+    /// at run time) that stops when the condition it carries becomes false. The body gets the
+    /// iteration number and the condition as tensors; carried values keep one shape. Scan outputs
+    /// need a fixed number of iterations: M known and a condition that cannot end the loop early.
+    /// </summary>
+    private static void LowerLoop(LoweringContext ctx)
+    {
+        var op = ctx.Op;
+        var body = op.GetGraph("body");
+        int carried = op.Inputs.Count - 2;
+        int scanOutputs = op.Outputs.Count - carried;
+        string k = ctx.NewSymbol("loop");
+
+        Dim count;
+        if (!ctx.HasInput(0)) count = long.MaxValue;
+        else if (ctx.Constant(0) is { } m) count = m.GetInt64(0);
+        else
+        {
+            string trips = ctx.NewSymbol("trips");
+            ctx.Add(new ReadDimStep(ctx.Input(0), trips));
+            count = Dim.Symbol(trips);
+        }
+        // A condition that cannot stop the loop early: absent or constant true, and passed through by the body.
+        bool conditionFixed = (!ctx.HasInput(1) || ctx.Constant(1)?.GetDouble(0) != 0) && ReferenceEquals(body.Outputs[0], body.Inputs[1]);
+        if (scanOutputs > 0 && (!count.IsKnown || count.Value == long.MaxValue || !conditionFixed))
+            throw ctx.Unsupported("scan outputs of a loop whose iteration count is only known at run time");
+
+        var iterationTensor = ctx.NewTemporary(Runtime.DType.Int64, []);
+        var condition = ctx.NewTemporary(Runtime.DType.Bool, []);
+        if (ctx.HasInput(1)) ctx.Add(new CopyStep(ctx.Input(1), condition));
+        else StridedCopy.Fill(ctx, [], StridedView.Contiguous(condition), 1);
+        var states = new TensorRef[carried];
+        for (int i = 0; i < carried; i++)
+        {
+            states[i] = ctx.NewOutput(i);
+            ctx.Add(new CopyStep(ctx.Input(2 + i), states[i]));
+        }
+        var results = Enumerable.Range(0, scanOutputs).Select(j => ctx.NewOutput(carried + j)).ToArray();
+
+        var loop = ctx.Collect(() =>
+        {
+            ctx.Add(new StoreDimsStep(iterationTensor, [Dim.Symbol(k)]));
+            var outputs = ctx.LowerNested(body, [iterationTensor, condition, .. states]);
+            var next = new TensorRef[carried + 1];
+            for (int i = 0; i <= carried; i++)
+            {
+                var target = i == 0 ? condition : states[i - 1];
+                if (!outputs[i].Shape.AsSpan().SequenceEqual(target.Shape))
+                    throw ctx.Unsupported($"loop-carried value {i} changes shape from [{string.Join(",", target.Shape)}] to [{string.Join(",", outputs[i].Shape)}]");
+                // Stage results that are themselves carried tensors, so updates cannot clobber each other.
+                next[i] = outputs[i];
+                if (outputs[i].Block == condition.Block || states.Any(s => s.Block == outputs[i].Block))
+                {
+                    next[i] = ctx.NewTemporary(outputs[i].DType, outputs[i].Shape);
+                    ctx.Add(new CopyStep(outputs[i], next[i]));
+                }
+            }
+            for (int i = 0; i <= carried; i++)
+            {
+                var target = i == 0 ? condition : states[i - 1];
+                if (!ReferenceEquals(next[i], target)) ctx.Add(new CopyStep(next[i], target));
+            }
+            for (int j = 0; j < scanOutputs; j++)
+            {
+                var part = outputs[1 + carried + j];
+                var strides = Layout.ContiguousStrides(results[j].Shape);
+                StridedCopy.Emit(ctx, part.Shape, StridedView.Contiguous(part), new StridedView(results[j], Dim.Symbol(k) * strides[0], strides[1..]));
+            }
+        });
+        ctx.Add(new ForStep(count, k, loop, condition));
     }
 
     private static void LowerIf(LoweringContext ctx)

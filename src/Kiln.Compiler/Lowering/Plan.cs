@@ -114,6 +114,16 @@ public sealed class CheckStep(Dim left, Dim right, string message) : Step
     public override string ToString() => $"check {Left} == {Right}";
 }
 
+/// <summary>Reads one integer element of a tensor into the symbolic size <see cref="Symbol"/> (a loop's trip count given at run time).</summary>
+public sealed class ReadDimStep(TensorRef source, string symbol) : Step
+{
+    public TensorRef Source { get; } = source;
+    public string Symbol { get; } = symbol;
+    public override IEnumerable<TensorRef> Reads => [Source];
+    public override IEnumerable<TensorRef> Writes => [];
+    public override string ToString() => $"{Symbol} = load {Source}";
+}
+
 /// <summary>Runs one of two step lists, chosen by a bool scalar the host program reads at run time.</summary>
 public sealed class IfStep(TensorRef condition, IReadOnlyList<Step> then, IReadOnlyList<Step> otherwise) : Step
 {
@@ -130,12 +140,15 @@ public sealed class IfStep(TensorRef condition, IReadOnlyList<Step> then, IReadO
 /// Runs a step list <see cref="Count"/> times; inside it, the symbolic size <see cref="Index"/>
 /// is the iteration number (0, 1, ...), so dispatches can address a different slice each time.
 /// </summary>
-public sealed class ForStep(Dim count, string index, IReadOnlyList<Step> body) : Step
+public sealed class ForStep(Dim count, string index, IReadOnlyList<Step> body, TensorRef? condition = null) : Step
 {
     public Dim Count { get; } = count;
     public string Index { get; } = index;
     public IReadOnlyList<Step> Body { get; } = body;
-    public override IEnumerable<TensorRef> Reads => Body.SelectMany(s => s.Reads);
+
+    /// <summary>A bool scalar read before each iteration: the loop ends when it is false (ONNX Loop's condition).</summary>
+    public TensorRef? Condition { get; } = condition;
+    public override IEnumerable<TensorRef> Reads => Condition is null ? Body.SelectMany(s => s.Reads) : Body.SelectMany(s => s.Reads).Append(Condition);
     public override IEnumerable<TensorRef> Writes => Body.SelectMany(s => s.Writes);
     public override string ToString() => $"for {Index} < {Count}\n" + string.Join("\n", Body.Select(s => "    " + s));
 }

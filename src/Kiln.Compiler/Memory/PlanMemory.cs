@@ -52,6 +52,7 @@ public static class PlanMemory
                     CountSteps(body.Body, ref count);
                     var range = (First: first, Last: first + Math.Max(count, 1) - 1);
                     if (loop is { } outer) range = (Math.Min(range.First, outer.First), Math.Max(range.Last, outer.Last));
+                    if (body.Condition is not null) Touch(body.Condition.Block, first, range);
                     Number(body.Body, ref next, range);
                     break;
                 }
