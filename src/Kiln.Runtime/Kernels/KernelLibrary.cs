@@ -13,5 +13,6 @@ internal static class KernelLibrary
     {
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
         yield return (MatMulKernel.KernelName, new KernelFactory(MatMulKernel.Load));
+        yield return (ConvKernel.KernelName, new KernelFactory(ConvKernel.Load));
     }
 }

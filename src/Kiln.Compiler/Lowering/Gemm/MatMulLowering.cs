@@ -81,13 +81,13 @@ public static class MatMulLowering
         {
             // Computed in float32 like the reference: widen the operands, round the result once.
             var widened = new Dictionary<int, TensorRef>();
-            TensorRef Widened(int i) => widened.TryGetValue(i, out var t) ? t : widened[i] = Convert(ctx, ctx.Input(i), DType.Float32);
+            TensorRef Widened(int i) => widened.TryGetValue(i, out var t) ? t : widened[i] = Casts.To(ctx, ctx.Input(i), DType.Float32);
             var a = product.A.Value is { } av ? product.A with { Value = Conversions.ToFloat32(av) } : product.A;
             var b = product.B.Value is { } bv ? product.B with { Value = Conversions.ToFloat32(bv) } : product.B;
             var temp = ctx.NewTemporary(DType.Float32, y.Shape);
             new MatrixProduct { M = product.M, N = product.N, K = product.K, Batch = product.Batch, A = a, B = b }
                 .EmitFloat32(ctx, temp, GemmEpilogue(ctx, product, gemm, Widened), Widened);
-            StridedCopy.Emit(ctx, y.Shape, StridedView.Contiguous(temp), StridedView.Contiguous(y));
+            Casts.Copy(ctx, temp, y);
             return;
         }
         if (et != ElementType.Float64 && !et.IsInteger()) throw ctx.Unsupported($"matrix products of {et.OnnxName()}");
@@ -130,13 +130,6 @@ public static class MatMulLowering
         }
         b.StoreNewOutput(value, et);
         StridedCopy.Dispatch(ctx, b, y.Shape, views, [StridedView.Contiguous(y)]);
-    }
-
-    private static TensorRef Convert(LoweringContext ctx, TensorRef x, DType to)
-    {
-        var t = ctx.NewTemporary(to, x.Shape);
-        StridedCopy.Emit(ctx, x.Shape, StridedView.Contiguous(x), StridedView.Contiguous(t));
-        return t;
     }
 
     /// <summary>An operand's element strides along the result's batch axes (numpy broadcasting; 0 where it broadcasts or lacks the axis).</summary>
