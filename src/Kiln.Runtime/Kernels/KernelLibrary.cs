@@ -14,5 +14,6 @@ internal static class KernelLibrary
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
         yield return (MatMulKernel.KernelName, new KernelFactory(MatMulKernel.Load));
         yield return (ConvKernel.KernelName, new KernelFactory(ConvKernel.Load));
+        yield return (ConvTransposeKernel.KernelName, new KernelFactory(ConvTransposeKernel.Load));
     }
 }

@@ -109,8 +109,8 @@ public readonly struct ConvGeometry
 
     /// <summary>
     /// Reads and checks the sizes at push constants [first, first + 3·rank): non-negative sizes up
-    /// to <see cref="MaxExtent"/>, pads within ±<see cref="MaxExtent"/>, and no coordinate
-    /// (output·stride + kernel·dilation + pad) that overflows.
+    /// to <see cref="MaxExtent"/>, pads within ±<see cref="MaxExtent"/>, planes of at most 2^31
+    /// elements, and no coordinate (size·stride + kernel·dilation + pad) that overflows.
     /// </summary>
     public static ConvGeometry Read(ConvWindow w, in DispatchState d, int first)
     {
@@ -126,9 +126,12 @@ public readonly struct ConvGeometry
         {
             if (input[a] is < 0 or > MaxExtent || output[a] is < 0 or > MaxExtent || Math.Abs(pads[a]) > MaxExtent)
                 throw new KilnRuntimeException(StatusCode.OutOfRange, $"convolution: sizes ({input[a]} in, {output[a]} out, pad {pads[a]}) out of range");
-            if (output[a] * w.Strides[a] + (long)w.Kernel[a] * w.Dilations[a] + Math.Abs(pads[a]) + input[a] >= int.MaxValue)
+            // Conv maps output to input positions, ConvTranspose input to output: bound both.
+            if ((input[a] + output[a]) * w.Strides[a] + (long)w.Kernel[a] * w.Dilations[a] + Math.Abs(pads[a]) >= int.MaxValue)
                 throw new KilnRuntimeException(StatusCode.OutOfRange, "convolution: window coordinates overflow");
         }
+        if (input[0] * input[1] * input[2] > int.MaxValue || output[0] * output[1] * output[2] > int.MaxValue)
+            throw new KilnRuntimeException(StatusCode.OutOfRange, "convolution: a spatial plane has more than 2^31 elements");
         return new ConvGeometry(w, input, output, pads);
     }
 }

@@ -85,9 +85,12 @@ public static unsafe class GemmDriver
     /// <summary>NC: columns of B packed at once (a multiple of the panel width).</summary>
     public const int ColumnBlock = 512;
 
-    /// <summary>Scratch floats the driver needs for sources that pack at run time.</summary>
-    public static long ScratchFloats(bool packsA, bool packsB) =>
-        (packsA ? (long)RowBlock * DepthBlock : 0) + (packsB ? (long)DepthBlock * ColumnBlock : 0);
+    /// <summary>Scratch floats the driver needs for sources that pack at run time, for runs of at most <paramref name="columns"/> columns.</summary>
+    public static long ScratchFloats(bool packsA, bool packsB, long columns = ColumnBlock) =>
+        (packsA ? (long)RowBlock * DepthBlock : 0) + (packsB ? (long)DepthBlock * BColumns(columns) : 0);
+
+    /// <summary>Columns of the B packing buffer: a column block, or fewer for narrow runs.</summary>
+    private static long BColumns(long columns) => Math.Min(ColumnBlock, PanelLayout.PanelCount(columns, PanelLayout.Columns) * PanelLayout.Columns);
 
     /// <summary>
     /// C[i, j] = Σ_k A[i, k]·B[k, j] for rows [row0, row0 + rows) and columns [column0, column0 + columns),
@@ -101,7 +104,7 @@ public static unsafe class GemmDriver
     {
         if (rows <= 0 || columns <= 0) return;
         float* bufferB = scratch;
-        float* bufferA = scratch + (b.PacksAtRunTime ? (long)DepthBlock * ColumnBlock : 0);
+        float* bufferA = scratch + (b.PacksAtRunTime ? DepthBlock * BColumns(columns) : 0);
         if (depth == 0)
         {
             for (int i = 0; i < rows; i++) new Span<float>(c + (row0 + i) * ldc + column0, columns).Clear();
