@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kiln.Runtime.Kernels.Gemm;
 
@@ -66,15 +67,57 @@ public static unsafe class PanelLayout
             if (n < Rows)
                 for (int k = 0; k < depth; k++)
                     for (int i = n; i < Rows; i++) panel[k * Rows + i] = 0f;
+            int k0 = 0;
+            if (n == Rows && depthStride == 1 && Avx.IsSupported) k0 = TransposeRows(a + i0 * rowStride, rowStride, depth, panel);
             for (int i = 0; i < n; i++)
             {
                 float* row = a + (i0 + i) * rowStride;
                 if (depthStride == 1)
-                    for (int k = 0; k < depth; k++) panel[k * Rows + i] = row[k];
+                    for (int k = k0; k < depth; k++) panel[k * Rows + i] = row[k];
                 else
-                    for (int k = 0; k < depth; k++) panel[k * Rows + i] = row[k * depthStride];
+                    for (int k = k0; k < depth; k++) panel[k * Rows + i] = row[k * depthStride];
             }
         }
+    }
+
+    /// <summary>
+    /// Packs 6 contiguous rows eight depths at a time with an 8×8 register transpose (two zero
+    /// rows): each transposed column is 6 values and 2 zeros, stored 6 floats apart so the next
+    /// store overwrites the zeros. Stops while 8 more depths remain, so no store passes the panel.
+    /// Returns the first depth left to pack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int TransposeRows(float* a, long rowStride, int depth, float* panel)
+    {
+        int k = 0;
+        var zero = Vector256<float>.Zero;
+        for (; k + 16 <= depth; k += 8)
+        {
+            var t0 = Avx.UnpackLow(Avx.LoadVector256(a + k), Avx.LoadVector256(a + rowStride + k));
+            var t1 = Avx.UnpackHigh(Avx.LoadVector256(a + k), Avx.LoadVector256(a + rowStride + k));
+            var t2 = Avx.UnpackLow(Avx.LoadVector256(a + 2 * rowStride + k), Avx.LoadVector256(a + 3 * rowStride + k));
+            var t3 = Avx.UnpackHigh(Avx.LoadVector256(a + 2 * rowStride + k), Avx.LoadVector256(a + 3 * rowStride + k));
+            var t4 = Avx.UnpackLow(Avx.LoadVector256(a + 4 * rowStride + k), Avx.LoadVector256(a + 5 * rowStride + k));
+            var t5 = Avx.UnpackHigh(Avx.LoadVector256(a + 4 * rowStride + k), Avx.LoadVector256(a + 5 * rowStride + k));
+            var s0 = Avx.Shuffle(t0, t2, 0x44);
+            var s1 = Avx.Shuffle(t0, t2, 0xEE);
+            var s2 = Avx.Shuffle(t1, t3, 0x44);
+            var s3 = Avx.Shuffle(t1, t3, 0xEE);
+            var s4 = Avx.Shuffle(t4, zero, 0x44);
+            var s5 = Avx.Shuffle(t4, zero, 0xEE);
+            var s6 = Avx.Shuffle(t5, zero, 0x44);
+            var s7 = Avx.Shuffle(t5, zero, 0xEE);
+            float* p = panel + k * Rows;
+            Avx.Store(p, Avx.Permute2x128(s0, s4, 0x20));
+            Avx.Store(p + 6, Avx.Permute2x128(s1, s5, 0x20));
+            Avx.Store(p + 12, Avx.Permute2x128(s2, s6, 0x20));
+            Avx.Store(p + 18, Avx.Permute2x128(s3, s7, 0x20));
+            Avx.Store(p + 24, Avx.Permute2x128(s0, s4, 0x31));
+            Avx.Store(p + 30, Avx.Permute2x128(s1, s5, 0x31));
+            Avx.Store(p + 36, Avx.Permute2x128(s2, s6, 0x31));
+            Avx.Store(p + 42, Avx.Permute2x128(s3, s7, 0x31));
+        }
+        return k;
     }
 
     /// <summary>
