@@ -15,5 +15,6 @@ internal static class KernelLibrary
         yield return (MatMulKernel.KernelName, new KernelFactory(MatMulKernel.Load));
         yield return (ConvKernel.KernelName, new KernelFactory(ConvKernel.Load));
         yield return (ConvTransposeKernel.KernelName, new KernelFactory(ConvTransposeKernel.Load));
+        yield return (DepthwiseConvKernel.KernelName, new KernelFactory(DepthwiseConvKernel.Load));
     }
 }

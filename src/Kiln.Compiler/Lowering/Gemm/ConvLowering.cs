@@ -57,7 +57,7 @@ public static class ConvLowering
 
         if (DepthwiseLowering.Applies(rank, channelsPerGroup, groups, window))
         {
-            DepthwiseLowering.Emit(ctx, inputs(0), y, window, geometry, (int)filtersPerGroup, weights, inputs, plan);
+            DepthwiseLowering.Emit(ctx, inputs(0), y, window, geometry, (int)filtersPerGroup, inputs, plan);
             return;
         }
 
