@@ -18,7 +18,7 @@ public sealed record CompileOptions
 public sealed record CompiledModule(byte[] Bytes, ExecutionPlan Plan);
 
 /// <summary>
-/// The compiler pipeline: graph passes (constant folding, dead-code elimination), lowering to an
+/// The compiler pipeline: graph passes (constant folding, dead-code elimination, epilogue fusion), lowering to an
 /// execution plan, memory planning, and module emission. Takes ownership of the model's graph
 /// (passes rewrite it). Stateless; thread-safe per call.
 /// </summary>
@@ -35,6 +35,8 @@ public static class KilnCompiler
         Print("fold-constants");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
+        FuseEpilogues.Run(graph);
+        Print("fuse-epilogues");
         Verifier.Verify(model);
 
         var plan = Lowerer.Lower(graph);

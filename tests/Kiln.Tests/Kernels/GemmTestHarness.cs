@@ -37,12 +37,16 @@ public sealed class GemmTestHarness
 
     public void Output(Value v) => _graph.AddOutput(v);
 
-    /// <summary>Runs the reference and the compiled module on both devices and checks every output matches.</summary>
-    public void Check(double rtol = 1e-4, double atol = 1e-5)
+    /// <summary>
+    /// Runs the reference and the compiled module on both devices and checks every output matches
+    /// (and, when given, that the compiled plan has that many dispatches: fusion happened).
+    /// </summary>
+    public void Check(double rtol = 1e-4, double atol = 1e-5, int? dispatches = null)
     {
         ShapeInference.Run(_graph);
         var expected = new ReferenceEvaluator().Run(_graph, _inputs);
         var compiled = KilnCompiler.Compile(new Model(_graph));
+        if (dispatches is int n) Assert.Equal(n, compiled.Plan.Steps.OfType<Kiln.Compiler.Lowering.DispatchStep>().Count());
         foreach (var device in new[] { "sync", "task" })
         {
             using var module = Module.Load(compiled.Bytes);
