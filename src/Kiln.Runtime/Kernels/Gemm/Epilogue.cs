@@ -65,7 +65,8 @@ public sealed unsafe class Epilogue
     {
         _stages = stages.ToArray();
         if (_stages.Length > MaxStages) throw new ArgumentException($"an epilogue has at most {MaxStages} stages");
-        OperandCount = _stages.Count(s => s.HasOperand);
+        foreach (var s in _stages)
+            if (s.HasOperand) OperandCount++;
     }
 
     public IReadOnlyList<EpilogueStage> Stages => _stages;
