@@ -12,13 +12,19 @@ public sealed record CompileOptions
 {
     /// <summary>Called with the stage name and the IR (or plan) text after every stage (the --print-ir-after-all hook).</summary>
     public Action<string, string>? PrintAfterStage { get; init; }
+
+    /// <summary>The kernel target: "portable" (prebuilt kernels, runs everywhere) or "il" (code generated at load).</summary>
+    public string Target { get; init; } = "portable";
+
+    /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
+    public bool Fuse { get; init; } = true;
 }
 
 /// <summary>The result of compiling: the module bytes, and the plan they came from (for dumps and tests).</summary>
 public sealed record CompiledModule(byte[] Bytes, ExecutionPlan Plan);
 
 /// <summary>
-/// The compiler pipeline: graph passes (constant folding, dead-code elimination, epilogue fusion), lowering to an
+/// The compiler pipeline: graph passes (constant folding, dead-code elimination, fusion), lowering to an
 /// execution plan, memory planning, and module emission. Takes ownership of the model's graph
 /// (passes rewrite it). Stateless; thread-safe per call.
 /// </summary>
@@ -35,8 +41,14 @@ public static class KilnCompiler
         Print("fold-constants");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
-        FuseEpilogues.Run(graph);
-        Print("fuse-epilogues");
+        if (options.Fuse)
+        {
+            // Epilogues first: work after a convolution or matrix product is best done in its kernel.
+            FuseEpilogues.Run(graph);
+            Print("fuse-epilogues");
+            FuseElementwise.Run(graph);
+            Print("fuse-elementwise");
+        }
         Verifier.Verify(model);
 
         var plan = Lowerer.Lower(graph);

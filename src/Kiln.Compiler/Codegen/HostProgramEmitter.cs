@@ -44,6 +44,7 @@ public sealed class HostProgramEmitter
         "hal.buffer.allocate" => _mb.Import(name, 1, 0, 0, 1),
         "hal.buffer.constant" => _mb.Import(name, 1, 0, 0, 1),
         "hal.buffer.store" => _mb.Import(name, 3, 1, 0, 0),
+        "hal.buffer.load" => _mb.Import(name, 2, 1, 1, 0),
         "hal.buffer.copy" => _mb.Import(name, 3, 2, 0, 0),
         "hal.dispatch" => _mb.Import(name, 3, 0, 0, 0, ImportFlags.VariadicValues | ImportFlags.VariadicRefs),
         _ => throw new ArgumentException(name),
@@ -69,7 +70,7 @@ public sealed class HostProgramEmitter
             _code.CallImport(Import("hal.buffer.allocate"), [Value(b.Bytes)], [], [], [buffer]);
             _blocks[b] = (buffer, 0);
         }
-        foreach (var step in _plan.Steps) EmitStep(step);
+        EmitSteps(_plan.Steps);
 
         var results = new List<ushort>();
         foreach (var (_, t) in _plan.Outputs)
@@ -159,10 +160,63 @@ public sealed class HostProgramEmitter
         return t.Block.Kind == StorageKind.Input ? _code.Binary(Opcode.Add, r, _inputOffsets[t.Block.Index]) : r;
     }
 
+    private void EmitSteps(IReadOnlyList<Step> steps)
+    {
+        foreach (var step in steps) EmitStep(step);
+    }
+
+    /// <summary>
+    /// Emits steps on a path that may not run (a branch) or runs repeatedly (a loop body): registers it
+    /// computes are forgotten afterwards, so later code never reads a register its path did not set.
+    /// </summary>
+    private void EmitScoped(IReadOnlyList<Step> steps)
+    {
+        var dims = new Dictionary<Dim, ushort>(_dimRegisters);
+        var blocks = new Dictionary<StorageBlock, (ushort, Dim)>(_blocks, ReferenceEqualityComparer.Instance);
+        EmitSteps(steps);
+        _dimRegisters.Clear();
+        foreach (var (k, v) in dims) _dimRegisters[k] = v;
+        _blocks.Clear();
+        foreach (var (k, v) in blocks) _blocks[k] = v;
+    }
+
     private void EmitStep(Step step)
     {
         switch (step)
         {
+            case IfStep branch:
+            {
+                // The host reads the condition (waiting for the work that computes it), then branches.
+                var flag = _code.NewValue();
+                _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(branch.Condition), Value((long)DType.Bool)], [Locate(branch.Condition).Buffer], [flag], []);
+                var otherwise = _code.NewLabel();
+                var end = _code.NewLabel();
+                _code.BranchUnless(flag, otherwise);
+                EmitScoped(branch.Then);
+                _code.Branch(end);
+                _code.Mark(otherwise);
+                EmitScoped(branch.Else);
+                _code.Mark(end);
+                break;
+            }
+            case ForStep loop:
+            {
+                var count = Value(loop.Count);
+                var one = Value(1);
+                var index = _code.NewValue();
+                _code.ConstI64(index, 0);
+                var top = _code.NewLabel();
+                var end = _code.NewLabel();
+                _code.Mark(top);
+                _code.BranchUnless(_code.Binary(Opcode.Lt, index, count), end);
+                _symbols[loop.Index] = index;
+                EmitScoped(loop.Body);
+                _symbols.Remove(loop.Index);
+                _code.Binary(Opcode.Add, index, index, one);
+                _code.Branch(top);
+                _code.Mark(end);
+                break;
+            }
             case DispatchStep d:
             {
                 var bindings = d.Inputs.Concat(d.Outputs).ToList();
@@ -179,6 +233,9 @@ public sealed class HostProgramEmitter
                 _code.CallImport(Import("hal.dispatch"), values, refs, [], []);
                 break;
             }
+            case CheckStep check:
+                _code.Assert(_code.Binary(Opcode.Eq, Value(check.Left), Value(check.Right)), check.Message);
+                break;
             case CopyStep c:
                 _code.CallImport(Import("hal.buffer.copy"), [OffsetRegister(c.Source), OffsetRegister(c.Destination), Value(c.Source.ByteLength)],
                     [Locate(c.Source).Buffer, Locate(c.Destination).Buffer], [], []);

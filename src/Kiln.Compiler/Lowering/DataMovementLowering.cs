@@ -23,7 +23,7 @@ public static class DataMovementLowering
         {
             var shape = ctx.OutputShape(0);
             var x = ctx.Input(0);
-            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(x.Shape, shape, ctx.Op)), StridedView.Contiguous(ctx.NewOutput(0)));
+            StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(ctx, x.Shape, shape)), StridedView.Contiguous(ctx.NewOutput(0)));
         });
         r.Add("Tile", LowerTile);
         r.Add("Pad", LowerPad);
@@ -46,6 +46,7 @@ public static class DataMovementLowering
             ctx.Add(new StoreDimsStep(ctx.NewOutput(0), x.Shape[(int)start..(int)end]));
         });
         r.Add("Size", ctx => ctx.Add(new StoreDimsStep(ctx.NewOutput(0), [ctx.Input(0).ElementCount])));
+        r.Add("BitCast", LowerBitCast);
         r.Add("DepthToSpace", ctx => LowerDepthSpace(ctx, toSpace: true));
         r.Add("SpaceToDepth", ctx => LowerDepthSpace(ctx, toSpace: false));
     }
@@ -173,7 +174,9 @@ public static class DataMovementLowering
         if (mode != "constant") throw ctx.Unsupported($"pad mode '{mode}'");
         var x = ctx.Input(0);
         var pads = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("pads computed at run time");
-        double value = ctx.HasInput(2) ? ctx.Constant(2)?.GetDouble(0) ?? throw ctx.Unsupported("pad value computed at run time") : 0;
+        // The pad value: a constant, or a scalar computed at run time (then broadcast-copied into the output).
+        TensorRef? runtimeValue = ctx.HasInput(2) && ctx.Constant(2) is null ? ctx.Input(2) : null;
+        double value = ctx.HasInput(2) ? ctx.Constant(2)?.GetDouble(0) ?? 0 : 0;
         int rank = x.Rank;
         var axes = ctx.HasInput(3) ? (ctx.Constant(3)?.ToInt64Array() ?? throw ctx.Unsupported("pad axes computed at run time")).Select(a => (int)(a < 0 ? a + rank : a)).ToArray()
             : Enumerable.Range(0, rank).ToArray();
@@ -181,7 +184,8 @@ public static class DataMovementLowering
         var end = new long[rank];
         for (int k = 0; k < axes.Length; k++) { begin[axes[k]] = pads[k]; end[axes[k]] = pads[k + axes.Length]; }
         var y = ctx.NewOutput(0);
-        StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), value);
+        if (runtimeValue is null) StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), value);
+        else StridedCopy.Emit(ctx, y.Shape, new StridedView(runtimeValue, 0, y.Shape.Select(_ => (Dim)0).ToArray()), StridedView.Contiguous(y));
         var inStrides = Layout.ContiguousStrides(x.Shape);
         var outStrides = Layout.ContiguousStrides(y.Shape);
         var shape = new Dim[rank];
@@ -196,6 +200,30 @@ public static class DataMovementLowering
             if (shape[a].TryGetValue(out long s) && s <= 0) return;
         }
         StridedCopy.Emit(ctx, shape, new StridedView(x, src, inStrides), new StridedView(y, dst, outStrides));
+    }
+
+    /// <summary>
+    /// BitCast: whole-byte types are the same bytes seen as another dtype (a view). Sub-byte integers
+    /// (held one per byte) and bool need their bits re-extended: an elementwise program wraps them.
+    /// </summary>
+    private static void LowerBitCast(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var to = ctx.OutputElementType(0);
+        var from = ctx.InputElementType(0);
+        if (to.BitWidth() >= 8 && to != ElementType.Bool)
+        {
+            ctx.SetOutput(0, new TensorRef(LoweringContext.DTypeOf(to), x.Shape, x.Block, x.ByteOffset));
+            return;
+        }
+        if (!(from.IsInteger() || from == ElementType.Bool) || !(to.IsInteger() || to == ElementType.Bool))
+            throw ctx.Unsupported($"reinterpreting {from.OnnxName()} as {to.OnnxName()}");
+        var b = new Elementwise.ProgramBuilder(x.Rank);
+        var bits = b.LoadNewInput(from);
+        var value = to == ElementType.Bool ? b.Convert(bits, to) : b.Wrap(bits with { Element = to });
+        b.StoreNewOutput(value, to);
+        var y = ctx.NewOutput(0);
+        StridedCopy.Dispatch(ctx, b, y.Shape, [StridedView.Contiguous(x)], [StridedView.Contiguous(y)]);
     }
 
     /// <summary>DepthToSpace (DCR or CRD) and SpaceToDepth as copies over a 6-d iteration space in the output's order.</summary>

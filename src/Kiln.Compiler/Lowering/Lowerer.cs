@@ -19,7 +19,19 @@ public sealed class Lowerer
 
     public ExecutionPlan Plan { get; } = new();
 
-    public Lowerer(LoweringRegistry? registry = null) => _registry = registry ?? LoweringRegistry.Default;
+    // Where steps go: the plan's list, or a nested graph's while it is being lowered.
+    private List<Step> _steps;
+    private int _symbols;
+
+    internal void Emit(Step step) => _steps.Add(step);
+
+    internal string NewSymbol(string hint) => $"kiln.{hint}.{_symbols++}";
+
+    public Lowerer(LoweringRegistry? registry = null)
+    {
+        _registry = registry ?? LoweringRegistry.Default;
+        _steps = Plan.Steps;
+    }
 
     public static ExecutionPlan Lower(Graph graph, LoweringRegistry? registry = null)
     {
@@ -44,28 +56,7 @@ public sealed class Lowerer
         // The first listing of a value as a graph output gets the output buffer directly.
         for (int i = 0; i < g.Outputs.Count; i++) _outputIndex.TryAdd(g.Outputs[i], i);
 
-        foreach (var op in g.Operations)
-        {
-            if (op.OpType == "Constant" && op.Domain.Length == 0)
-            {
-                // A constant becomes a segment only when something reads it as a tensor: weights a
-                // kernel repacks at compile time are stored once, in the kernel's layout.
-                var value = op.GetTensor("value")!;
-                CheckDType(value.ElementType, op.Describe());
-                _constants[op.Output(0)] = value;
-                continue;
-            }
-            if (op.NestedGraphs.Any()) throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: control flow (nested graphs)");
-            if (!_registry.TryGet(op, out var lower))
-                throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: no lowering for {op.QualifiedType}");
-            foreach (var input in op.Inputs)
-                if (input is not null && !_tensors.ContainsKey(input) && !_constants.ContainsKey(input))
-                    throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: operand '{input.Name}' is not a tensor value");
-            lower(new LoweringContext(this, op));
-            for (int i = 0; i < op.Outputs.Count; i++)
-                if (op.Outputs[i] is { } r && !_tensors.ContainsKey(r))
-                    throw new InvalidOperationException($"{op.Describe()}: its lowering did not define result {i}");
-        }
+        LowerOperations(g);
 
         for (int i = 0; i < g.Outputs.Count; i++)
         {
@@ -80,6 +71,51 @@ public sealed class Lowerer
                 t = copy;
             }
             Plan.Outputs.Add((v.Name, t));
+        }
+    }
+
+    internal TensorRef[] LowerNested(Graph g, IReadOnlyList<TensorRef> inputs)
+    {
+        if (inputs.Count != g.Inputs.Count) throw new InvalidOperationException($"graph '{g.Name}' takes {g.Inputs.Count} inputs");
+        for (int i = 0; i < inputs.Count; i++) _tensors[g.Inputs[i]] = inputs[i];
+        LowerOperations(g);
+        return g.Outputs.Select(TensorOf).ToArray();
+    }
+
+    internal List<Step> Collect(Action emit)
+    {
+        var outer = _steps;
+        var steps = new List<Step>();
+        _steps = steps;
+        try { emit(); }
+        finally { _steps = outer; }
+        return steps;
+    }
+
+    private void LowerOperations(Graph g)
+    {
+        foreach (var op in g.Operations)
+        {
+            if (op.OpType == "Constant" && op.Domain.Length == 0)
+            {
+                // A constant becomes a segment only when something reads it as a tensor: weights a
+                // kernel repacks at compile time are stored once, in the kernel's layout.
+                var value = op.GetTensor("value")!;
+                CheckDType(value.ElementType, op.Describe());
+                _constants[op.Output(0)] = value;
+                continue;
+            }
+            if (!_registry.TryGet(op, out var lower) && op.NestedGraphs.Any())
+                throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: control flow (nested graphs)");
+            if (lower is null)
+                throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: no lowering for {op.QualifiedType}");
+            foreach (var input in op.Inputs)
+                if (input is not null && !_tensors.ContainsKey(input) && !_constants.ContainsKey(input))
+                    throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: operand '{input.Name}' is not a tensor value");
+            lower(new LoweringContext(this, op));
+            for (int i = 0; i < op.Outputs.Count; i++)
+                if (op.Outputs[i] is { } r && !_tensors.ContainsKey(r))
+                    throw new InvalidOperationException($"{op.Describe()}: its lowering did not define result {i}");
         }
     }
 

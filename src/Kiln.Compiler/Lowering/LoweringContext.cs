@@ -87,9 +87,18 @@ public sealed class LoweringContext
     public TensorRef NewTemporary(DType dtype, Dim[] shape) => _lowerer.NewArenaTensor(dtype, shape);
 
     public void Dispatch(KernelSpec kernel, IReadOnlyList<TensorRef> inputs, IReadOnlyList<TensorRef> outputs, IReadOnlyList<Dim> constants) =>
-        Plan.Steps.Add(new DispatchStep(kernel, inputs, outputs, constants, Op.Describe()));
+        _lowerer.Emit(new DispatchStep(kernel, inputs, outputs, constants, Op.Describe()));
 
-    public void Add(Step step) => Plan.Steps.Add(step);
+    public void Add(Step step) => _lowerer.Emit(step);
+
+    /// <summary>Lowers a nested graph (a branch or a loop body) here, its inputs bound to the given tensors; returns its outputs' tensors.</summary>
+    public TensorRef[] LowerNested(Graph graph, IReadOnlyList<TensorRef> inputs) => _lowerer.LowerNested(graph, inputs);
+
+    /// <summary>Runs <paramref name="emit"/> and returns the steps it added (for the body of a branch or loop) instead of adding them here.</summary>
+    public List<Step> Collect(Action emit) => _lowerer.Collect(emit);
+
+    /// <summary>A fresh name for a symbolic size that only the host program knows (a loop index).</summary>
+    public string NewSymbol(string hint) => _lowerer.NewSymbol(hint);
 
     public static DType DTypeOf(ElementType t) => (DType)(byte)t;
 

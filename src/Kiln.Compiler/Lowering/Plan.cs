@@ -103,6 +103,43 @@ public sealed class StoreDimsStep(TensorRef destination, IReadOnlyList<Dim> valu
     public override string ToString() => $"store [{string.Join(", ", Values)}] -> {Destination}";
 }
 
+/// <summary>Fails the invocation with <see cref="Message"/> unless two sizes are equal at run time (symbolic sizes the compiler could not prove equal).</summary>
+public sealed class CheckStep(Dim left, Dim right, string message) : Step
+{
+    public Dim Left { get; } = left;
+    public Dim Right { get; } = right;
+    public string Message { get; } = message;
+    public override IEnumerable<TensorRef> Reads => [];
+    public override IEnumerable<TensorRef> Writes => [];
+    public override string ToString() => $"check {Left} == {Right}";
+}
+
+/// <summary>Runs one of two step lists, chosen by a bool scalar the host program reads at run time.</summary>
+public sealed class IfStep(TensorRef condition, IReadOnlyList<Step> then, IReadOnlyList<Step> otherwise) : Step
+{
+    public TensorRef Condition { get; } = condition;
+    public IReadOnlyList<Step> Then { get; } = then;
+    public IReadOnlyList<Step> Else { get; } = otherwise;
+    public override IEnumerable<TensorRef> Reads => Then.Concat(Else).SelectMany(s => s.Reads).Prepend(Condition);
+    public override IEnumerable<TensorRef> Writes => Then.Concat(Else).SelectMany(s => s.Writes);
+    public override string ToString() =>
+        $"if {Condition}\n" + string.Join("\n", Then.Select(s => "    " + s)) + "\n  else\n" + string.Join("\n", Else.Select(s => "    " + s));
+}
+
+/// <summary>
+/// Runs a step list <see cref="Count"/> times; inside it, the symbolic size <see cref="Index"/>
+/// is the iteration number (0, 1, ...), so dispatches can address a different slice each time.
+/// </summary>
+public sealed class ForStep(Dim count, string index, IReadOnlyList<Step> body) : Step
+{
+    public Dim Count { get; } = count;
+    public string Index { get; } = index;
+    public IReadOnlyList<Step> Body { get; } = body;
+    public override IEnumerable<TensorRef> Reads => Body.SelectMany(s => s.Reads);
+    public override IEnumerable<TensorRef> Writes => Body.SelectMany(s => s.Writes);
+    public override string ToString() => $"for {Index} < {Count}\n" + string.Join("\n", Body.Select(s => "    " + s));
+}
+
 /// <summary>
 /// The lowered program of one function: its inputs, outputs, constants, storage blocks and steps,
 /// ready for memory planning and bytecode emission.

@@ -44,6 +44,34 @@ public static class Layout
         return s;
     }
 
+    /// <summary>
+    /// Like <see cref="BroadcastStrides(IReadOnlyList{Dim}, IReadOnlyList{Dim}, Operation)"/>, but two
+    /// symbolic sizes the compiler cannot prove equal (such as ((H-1)/32+1)*2 and (H-1)/16+1) are taken to
+    /// be equal, with a run-time check that fails the invocation clearly if they are not.
+    /// </summary>
+    public static Dim[] BroadcastStrides(LoweringContext ctx, IReadOnlyList<Dim> input, IReadOnlyList<Dim> output)
+    {
+        var own = ContiguousStrides(input);
+        var s = new Dim[output.Count];
+        int offset = output.Count - input.Count;
+        if (offset < 0) throw new KilnException(ErrorCode.InvalidShape, $"{ctx.Op.Describe()}: operand of rank {input.Count} is broadcast to rank {output.Count}");
+        for (int i = 0; i < output.Count; i++)
+        {
+            if (i < offset) { s[i] = 0; continue; }
+            var d = input[i - offset];
+            if (d == output[i]) s[i] = own[i - offset];
+            else if (d.TryGetValue(out long v) && v == 1) s[i] = 0;
+            else if (d.IsKnown && output[i].IsKnown)
+                throw new KilnException(ErrorCode.InvalidShape, $"{ctx.Op.Describe()}: size {d} does not broadcast to {output[i]}");
+            else
+            {
+                ctx.Add(new CheckStep(d, output[i], $"{ctx.Op.Describe()}: sizes {d} and {output[i]} differ at run time (broadcasting a symbolic size is not supported)"));
+                s[i] = own[i - offset];
+            }
+        }
+        return s;
+    }
+
     public static Dim Product(IEnumerable<Dim> dims) => dims.Aggregate((Dim)1, (a, b) => a * b);
 }
 
@@ -94,6 +122,37 @@ public static class ElementwiseLowering
     public static void Register(LoweringRegistry r)
     {
         foreach (var name in ElementwiseEmitters.All.Keys) r.Add(name, Lower);
+        r.Add(Kiln.Ops.Operators.KilnRegions.ElementwiseRegion, LowerRegion, Kiln.Ops.Operators.KilnRegions.Domain);
+    }
+
+    /// <summary>A fused region: one program that loads the region's operands, runs every body operation's emitter, stores its results.</summary>
+    private static void LowerRegion(LoweringContext ctx)
+    {
+        var op = ctx.Op;
+        var body = op.GetGraph("body");
+        var shape = ctx.OutputShape(0);
+        var b = new ProgramBuilder(shape.Length);
+        var regs = new Dictionary<Value, Reg>(ReferenceEqualityComparer.Instance);
+        var views = new List<StridedView>();
+        for (int i = 0; i < op.Inputs.Count; i++)
+        {
+            var t = ctx.Input(i);
+            regs[body.Inputs[i]] = b.LoadNewInput((ElementType)(byte)t.DType);
+            views.Add(new StridedView(t, 0, Layout.BroadcastStrides(ctx, t.Shape, shape)));
+        }
+        foreach (var inner in body.Operations)
+        {
+            var operands = inner.Inputs.Select((v, k) => v is null || ElementwiseEmitters.IsTypeOnly(inner.OpType, k) ? (Reg?)null : regs[v]).ToArray();
+            var results = ElementwiseEmitters.All[inner.OpType](new EmitContext(b, inner, operands));
+            regs[inner.Output(0)] = results[0];
+        }
+        var outputs = new List<StridedView>();
+        for (int i = 0; i < op.Outputs.Count; i++)
+        {
+            b.StoreNewOutput(regs[body.Outputs[i]], ctx.OutputElementType(i));
+            outputs.Add(StridedView.Contiguous(ctx.NewOutput(i)));
+        }
+        StridedCopy.Dispatch(ctx, b, shape, views, outputs);
     }
 
     private static void Lower(LoweringContext ctx)
@@ -105,9 +164,9 @@ public static class ElementwiseLowering
         var views = new List<StridedView>();
         for (int i = 0; i < regs.Length; i++)
         {
-            if (ctx.OptionalInput(i) is not { } t) continue;
+            if (ctx.OptionalInput(i) is not { } t || ElementwiseEmitters.IsTypeOnly(op.OpType, i)) continue;
             regs[i] = b.LoadNewInput((ElementType)(byte)t.DType);
-            views.Add(new StridedView(t, 0, Layout.BroadcastStrides(t.Shape, shape, op)));
+            views.Add(new StridedView(t, 0, Layout.BroadcastStrides(ctx, t.Shape, shape)));
         }
         var results = ElementwiseEmitters.All[op.OpType](new EmitContext(b, op, regs));
         var outputs = new List<StridedView>();

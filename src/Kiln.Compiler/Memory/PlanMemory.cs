@@ -23,14 +23,61 @@ public static class PlanMemory
         else PlanSymbolic(plan, blocks);
     }
 
+    /// <summary>
+    /// Numbers every step in program order (branches one after the other, since only one runs) and
+    /// records each block's first and last step. A loop body runs many times, so every block it
+    /// touches is live for the whole loop.
+    /// </summary>
     private static void ComputeLiveness(ExecutionPlan plan)
     {
-        for (int s = 0; s < plan.Steps.Count; s++)
-            foreach (var t in plan.Steps[s].Reads.Concat(plan.Steps[s].Writes))
+        int next = 0;
+        Number(plan.Steps, ref next, loop: null);
+    }
+
+    private static void Number(IReadOnlyList<Step> steps, ref int next, (int First, int Last)? loop)
+    {
+        foreach (var step in steps)
+        {
+            switch (step)
             {
-                t.Block.FirstUse = Math.Min(t.Block.FirstUse, s);
-                t.Block.LastUse = Math.Max(t.Block.LastUse, s);
+                case IfStep branch:
+                    Touch(branch.Condition.Block, next, loop);
+                    Number(branch.Then, ref next, loop);
+                    Number(branch.Else, ref next, loop);
+                    break;
+                case ForStep body:
+                {
+                    int first = next;
+                    int count = 0;
+                    CountSteps(body.Body, ref count);
+                    var range = (First: first, Last: first + Math.Max(count, 1) - 1);
+                    if (loop is { } outer) range = (Math.Min(range.First, outer.First), Math.Max(range.Last, outer.Last));
+                    Number(body.Body, ref next, range);
+                    break;
+                }
+                default:
+                    foreach (var t in step.Reads.Concat(step.Writes)) Touch(t.Block, next, loop);
+                    next++;
+                    break;
             }
+        }
+    }
+
+    private static void CountSteps(IReadOnlyList<Step> steps, ref int count)
+    {
+        foreach (var s in steps)
+        {
+            if (s is IfStep b) { CountSteps(b.Then, ref count); CountSteps(b.Else, ref count); }
+            else if (s is ForStep f) CountSteps(f.Body, ref count);
+            else count++;
+        }
+    }
+
+    private static void Touch(StorageBlock block, int step, (int First, int Last)? loop)
+    {
+        var (first, last) = loop ?? (step, step);
+        block.FirstUse = Math.Min(block.FirstUse, Math.Min(first, step));
+        block.LastUse = Math.Max(block.LastUse, Math.Max(last, step));
     }
 
     private static bool Overlap(StorageBlock a, StorageBlock b) => a.FirstUse <= b.LastUse && b.FirstUse <= a.LastUse;

@@ -4,10 +4,11 @@ using Kiln.Ops;
 namespace Kiln.Compiler.Passes;
 
 /// <summary>
-/// Evaluates, with the reference evaluator, every deterministic operation whose operands are all
-/// constants, and replaces it by Constant operations holding its results (which then live in the
-/// module's constant segments). Results larger than <see cref="MaxFoldedElements"/> are left to
-/// run time, so folding cannot blow up a module (a ConstantOfShape of a huge shape).
+/// Replaces by Constant operations (whose values then live in the module's constant segments):
+/// every result shape inference knows at compile time (shape arithmetic on static shapes: Shape,
+/// Gather, Concat, ... of sizes known in advance), and every deterministic operation whose operands
+/// are all constants, evaluated with the reference evaluator. Results larger than
+/// <see cref="MaxFoldedElements"/> are left to run time, so folding cannot blow up a module.
 /// </summary>
 public static class ConstantFolding
 {
@@ -17,6 +18,8 @@ public static class ConstantFolding
     {
         registry ??= OpRegistry.Default;
         var evaluator = new ReferenceEvaluator(registry);
+        var inference = new ShapeInference(registry);
+        inference.InferGraph(graph);
         var constants = new Dictionary<Value, TensorData>(ReferenceEqualityComparer.Instance);
         bool changed = false;
         foreach (var op in graph.Operations.ToList())
@@ -26,6 +29,14 @@ public static class ConstantFolding
                 if (op.GetTensor("value") is { } v && op.HasOutput(0)) constants[op.Output(0)] = v;
                 continue;
             }
+            // Results known to shape inference (every result of the operation, or it stays).
+            if (registry.TryGet(op.Domain, op.OpType, out var known) && known.IsDeterministic && op.Outputs.Count > 0
+                && op.Outputs.All(o => o is null || inference.KnownValue(o) is not null))
+            {
+                Replace(graph, op, op.Outputs.Select(o => o is null ? null : inference.KnownValue(o)).ToArray(), constants);
+                changed = true;
+                continue;
+            }
             if (op.NestedGraphs.Any() || op.Inputs.Count == 0 || !registry.TryGet(op.Domain, op.OpType, out var def) || !def.IsDeterministic) continue;
             if (op.Inputs.Any(i => i is not null && !constants.ContainsKey(i))) continue;
             if (op.Outputs.Any(o => o is not null && (o.Type is not TensorType { Shape.IsStatic: true } t || t.Shape.ElementCount.Value > MaxFoldedElements))) continue;
@@ -33,21 +44,26 @@ public static class ConstantFolding
             try { results = evaluator.EvaluateOperation(op, op.Inputs.Select(i => i is null ? null : (DataValue)constants[i]).ToArray()); }
             catch (KilnException) { continue; } // let it fail at run time with real context
             if (results.Any(r => r is not null and not TensorData)) continue;
-            int at = graph.IndexOf(op);
-            for (int i = 0; i < op.Outputs.Count; i++)
-            {
-                if (op.Outputs[i] is not { } r || results[i] is not TensorData t) continue;
-                // The constant takes over the result's name (graph outputs keep their names).
-                string name = r.Name;
-                graph.Rename(r, r.Name + "_unfolded");
-                var c = graph.AddOperation("Constant", [], [name],
-                    new Dictionary<string, AttributeValue> { ["value"] = AttributeValue.Tensor(t) }, outputTypes: [t.Type], insertAt: at++);
-                graph.ReplaceAllUses(r, c.Output(0));
-                constants[c.Output(0)] = t;
-            }
+            Replace(graph, op, results.Select(r => r as TensorData).ToArray(), constants);
             changed = true;
         }
         if (changed) DeadCodeElimination.Run(graph, registry);
         return changed;
+    }
+
+    /// <summary>Puts a Constant for each result before the operation; each takes over its result's name (graph outputs keep theirs).</summary>
+    private static void Replace(Graph graph, Operation op, TensorData?[] values, Dictionary<Value, TensorData> constants)
+    {
+        int at = graph.IndexOf(op);
+        for (int i = 0; i < op.Outputs.Count; i++)
+        {
+            if (op.Outputs[i] is not { } r || values[i] is not { } t) continue;
+            string name = r.Name;
+            graph.Rename(r, r.Name + "_unfolded");
+            var c = graph.AddOperation("Constant", [], [name],
+                new Dictionary<string, AttributeValue> { ["value"] = AttributeValue.Tensor(t) }, outputTypes: [t.Type], insertAt: at++);
+            graph.ReplaceAllUses(r, c.Output(0));
+            constants[c.Output(0)] = t;
+        }
     }
 }

@@ -12,7 +12,7 @@ namespace Kiln.Ops;
 public static class Conversions
 {
     public static TensorData Convert(TensorData x, ElementType to, bool saturate = true,
-        SmallFloat.E8M0Rounding e8m0Rounding = SmallFloat.E8M0Rounding.Up)
+        Kiln.Runtime.Numerics.E8M0Rounding e8m0Rounding = Kiln.Runtime.Numerics.E8M0Rounding.Up)
     {
         if (x.ElementType == to) return x;
         var from = x.ElementType;
@@ -80,7 +80,7 @@ public static class Conversions
 
     /// <summary>Writes a number into a float tensor, rounding to the tensor's format.</summary>
     public static void SetFloat(TensorData t, long i, double d, bool saturate = true,
-        SmallFloat.E8M0Rounding e8m0Rounding = SmallFloat.E8M0Rounding.Up)
+        Kiln.Runtime.Numerics.E8M0Rounding e8m0Rounding = Kiln.Runtime.Numerics.E8M0Rounding.Up)
     {
         switch (t.ElementType)
         {

@@ -66,6 +66,23 @@ public sealed class ShapeInference
 
     internal void SetShapeValue(Value v, Dim[] dims) => _shapeValues[v] = dims;
 
+    /// <summary>
+    /// The value of v when it is known at compile time: a constant, or a small integer tensor whose
+    /// symbolic elements are all known sizes (Shape of a static tensor, and arithmetic on it). This is
+    /// what lets shape computations of static models fold away completely.
+    /// </summary>
+    public TensorData? KnownValue(Value v)
+    {
+        if (_constants.TryGetValue(v, out var c)) return c;
+        if (!_shapeValues.TryGetValue(v, out var dims) || !dims.All(d => d.IsKnown)) return null;
+        if (v.Type is not TensorType { Shape.IsStatic: true } t || !(t.ElementType.IsInteger() || t.ElementType == ElementType.Bool)) return null;
+        var shape = t.Shape.ToArray();
+        if (shape.Length > 1 || TensorData.CheckedCount(shape) != dims.Length) return null;
+        var known = Conversions.Convert(TensorData.FromInt64s(shape, dims.Select(d => d.Value).ToArray()), t.ElementType);
+        _constants[v] = known;
+        return known;
+    }
+
     internal void SetType(Value v, IrType inferred) => v.Type = Merge(v, inferred);
 
     private void InferOperation(Operation op)
@@ -118,7 +135,7 @@ public sealed class ShapeInference
         for (int i = 0; i < args.Length; i++)
         {
             if (op.Inputs[i] is not { } v) continue;
-            if (!_constants.TryGetValue(v, out var c)) return;
+            if (KnownValue(v) is not { } c) return;
             total += c.ElementCount;
             if (total > FoldElementLimit) return;
             args[i] = c;

@@ -28,11 +28,11 @@ public static class CastOps
         return to;
     }
 
-    private static SmallFloat.E8M0Rounding RoundMode(Operation op) => op.GetString("round_mode", "up") switch
+    private static Kiln.Runtime.Numerics.E8M0Rounding RoundMode(Operation op) => op.GetString("round_mode", "up") switch
     {
-        "up" => SmallFloat.E8M0Rounding.Up,
-        "down" => SmallFloat.E8M0Rounding.Down,
-        "nearest" => SmallFloat.E8M0Rounding.Nearest,
+        "up" => Kiln.Runtime.Numerics.E8M0Rounding.Up,
+        "down" => Kiln.Runtime.Numerics.E8M0Rounding.Down,
+        "nearest" => Kiln.Runtime.Numerics.E8M0Rounding.Nearest,
         var other => throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: round_mode must be up, down or nearest, got '{other}'"),
     };
 

@@ -23,43 +23,41 @@ public abstract unsafe class CommandBuffer
 
     /// <summary>Forgets recorded commands so the buffer can be recorded again.</summary>
     public abstract void Reset();
+
+    /// <summary>Scratch memory for workgroups run on the thread that runs this buffer's commands.</summary>
+    internal ScratchMemory Scratch { get; } = new();
 }
 
 /// <summary>Runs one dispatch: validates it, computes its grid, runs every workgroup (on one thread or many).</summary>
 internal static unsafe class DispatchRunner
 {
-    public static void Run(Kernel kernel, KernelEnvironment env, Binding* bindings, int bindingCount, long* constants, int constantCount, WorkerPool? pool)
+    public static void Run(Kernel kernel, KernelEnvironment env, Binding* bindings, int bindingCount, long* constants, int constantCount,
+        WorkerPool? pool, ScratchMemory scratch)
     {
         var probe = new DispatchState(bindings, bindingCount, constants, constantCount, 1, 1, 1);
         kernel.Validate(probe);
         var (x, y, z) = kernel.WorkgroupCount(probe, env);
         if (x <= 0 || y <= 0 || z <= 0) return;
         var dispatch = new DispatchState(bindings, bindingCount, constants, constantCount, x, y, z);
-        int scratch = kernel.ScratchBytes(dispatch);
+        int scratchBytes = kernel.ScratchBytes(dispatch);
         long total = (long)x * y * z;
         if (pool is null || total == 1)
         {
-            RunRange(kernel, env, dispatch, 0, total, 0, scratch);
+            RunRange(kernel, env, dispatch, 0, total, 0, scratchBytes > 0 ? scratch.Get(scratchBytes) : null, scratchBytes);
             return;
         }
-        pool.ParallelFor(total, (start, end, worker) => RunRange(kernel, env, dispatch, start, end, worker, scratch));
+        pool.ParallelFor(total, scratch, (start, end, worker, workerScratch) =>
+            RunRange(kernel, env, dispatch, start, end, worker, scratchBytes > 0 ? workerScratch.Get(scratchBytes) : null, scratchBytes));
     }
 
-    private static void RunRange(Kernel kernel, KernelEnvironment env, DispatchState dispatch, long start, long end, int worker, int scratchBytes)
+    private static void RunRange(Kernel kernel, KernelEnvironment env, DispatchState dispatch, long start, long end, int worker, byte* scratch, int scratchBytes)
     {
-        byte* scratch = stackalloc byte[0];
-        byte[]? heapScratch = null;
-        if (scratchBytes > 0) heapScratch = GC.AllocateUninitializedArray<byte>(scratchBytes + 64, pinned: true);
-        fixed (byte* s = heapScratch)
+        int xy = dispatch.WorkgroupCountX * dispatch.WorkgroupCountY;
+        for (long i = start; i < end; i++)
         {
-            byte* aligned = s is null ? null : (byte*)(((nuint)s + 63) & ~(nuint)63);
-            int xy = dispatch.WorkgroupCountX * dispatch.WorkgroupCountY;
-            for (long i = start; i < end; i++)
-            {
-                int z = (int)(i / xy), rem = (int)(i % xy);
-                var wg = new WorkgroupState(rem % dispatch.WorkgroupCountX, rem / dispatch.WorkgroupCountX, z, worker, aligned, scratchBytes);
-                kernel.Run(env, dispatch, wg);
-            }
+            int z = (int)(i / xy), rem = (int)(i % xy);
+            var wg = new WorkgroupState(rem % dispatch.WorkgroupCountX, rem / dispatch.WorkgroupCountX, z, worker, scratch, scratchBytes);
+            kernel.Run(env, dispatch, wg);
         }
     }
 }

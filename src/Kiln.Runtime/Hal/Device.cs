@@ -42,7 +42,7 @@ public sealed class LocalSyncDevice : Device
         {
             fixed (Binding* b = bindings)
             fixed (long* c = constants)
-                DispatchRunner.Run(kernel, env, b, bindings.Length, c, constants.Length, null);
+                DispatchRunner.Run(kernel, env, b, bindings.Length, c, constants.Length, null, Scratch);
         }
 
         public override void Barrier() { }
@@ -159,7 +159,7 @@ public sealed class LocalTaskDevice : Device
                     switch (cmd.Kind)
                     {
                         case Kind.Dispatch:
-                            DispatchRunner.Run((Kernel)cmd.Kernel!, env, b + cmd.First, cmd.Count, c + cmd.FirstConstant, cmd.ConstantCount, pool);
+                            DispatchRunner.Run((Kernel)cmd.Kernel!, env, b + cmd.First, cmd.Count, c + cmd.FirstConstant, cmd.ConstantCount, pool, Scratch);
                             break;
                         case Kind.Update:
                             System.Buffer.MemoryCopy(bytes + cmd.FirstConstant, b[cmd.First].Data, cmd.ConstantCount, cmd.ConstantCount);

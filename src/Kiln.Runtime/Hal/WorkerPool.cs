@@ -8,9 +8,10 @@ namespace Kiln.Runtime.Hal;
 /// </summary>
 public sealed class WorkerPool : IDisposable
 {
-    public delegate void RangeBody(long start, long end, int worker);
+    public delegate void RangeBody(long start, long end, int worker, ScratchMemory scratch);
 
     private readonly Thread[] _threads;
+    private readonly ScratchMemory[] _scratch;
     private readonly object _submit = new();
     private readonly SemaphoreSlim _wake;
     private volatile Job? _job;
@@ -32,6 +33,8 @@ public sealed class WorkerPool : IDisposable
     {
         _wake = new SemaphoreSlim(0);
         _threads = new Thread[Math.Max(0, workers)];
+        _scratch = new ScratchMemory[_threads.Length + 1];
+        for (int i = 1; i < _scratch.Length; i++) _scratch[i] = new ScratchMemory();
         for (int i = 0; i < _threads.Length; i++)
         {
             int id = i + 1;
@@ -40,26 +43,29 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
-    /// <summary>Runs body over [0, total) in chunks on the caller and the workers; rethrows the first error.</summary>
-    public void ParallelFor(long total, RangeBody body)
+    /// <summary>
+    /// Runs body over [0, total) in chunks on the caller (with <paramref name="callerScratch"/>) and the
+    /// workers (with their own scratch); rethrows the first error.
+    /// </summary>
+    public void ParallelFor(long total, ScratchMemory callerScratch, RangeBody body)
     {
         if (total <= 0) return;
         int participants = (int)Math.Min(_threads.Length + 1, total);
-        if (participants == 1) { body(0, total, 0); return; }
+        if (participants == 1) { body(0, total, 0, callerScratch); return; }
         lock (_submit)
         {
             long chunk = Math.Max(1, total / (participants * 4));
             var job = new Job(total, chunk, body, participants);
             _job = job;
             _wake.Release(participants - 1);
-            Work(job, 0);
+            Work(job, 0, callerScratch);
             job.Done.Wait();
             _job = null;
             if (job.Error is not null) throw job.Error is KilnRuntimeException ? job.Error : new KilnRuntimeException(StatusCode.Aborted, job.Error.Message, job.Error);
         }
     }
 
-    private static void Work(Job job, int worker)
+    private static void Work(Job job, int worker, ScratchMemory scratch)
     {
         try
         {
@@ -67,7 +73,7 @@ public sealed class WorkerPool : IDisposable
             {
                 long start = Interlocked.Add(ref job.Next, job.Chunk) - job.Chunk;
                 if (start >= job.Total) break;
-                job.Body(start, Math.Min(start + job.Chunk, job.Total), worker);
+                job.Body(start, Math.Min(start + job.Chunk, job.Total), worker, scratch);
             }
         }
         catch (Exception e)
@@ -87,7 +93,7 @@ public sealed class WorkerPool : IDisposable
             _wake.Wait();
             if (_stopping) return;
             var job = _job;
-            if (job is not null) Work(job, id);
+            if (job is not null) Work(job, id, _scratch[id]);
         }
     }
 
@@ -97,5 +103,6 @@ public sealed class WorkerPool : IDisposable
         _wake.Release(_threads.Length);
         foreach (var t in _threads) t.Join();
         _wake.Dispose();
+        for (int i = 1; i < _scratch.Length; i++) _scratch[i].Dispose();
     }
 }

@@ -67,10 +67,15 @@ public sealed class Function
     }
 
     /// <summary>Runs the function and returns its outputs (owned by the caller).</summary>
-    public BufferView[] Invoke(params BufferView[] inputs)
+    public BufferView[] Invoke(params BufferView[] inputs) => Invoke(inputs, Timeout.InfiniteTimeSpan, CancellationToken.None);
+
+    /// <summary>Runs the function; the host program stops with an error when cancelled or past <paramref name="timeout"/>.</summary>
+    public BufferView[] Invoke(BufferView[] inputs, TimeSpan timeout, CancellationToken cancellation)
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
+        inv.Cancellation = cancellation;
+        if (timeout != Timeout.InfiniteTimeSpan) inv.DeadlineTicks = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         try
         {
             var results = new object?[OutputCount];
@@ -89,6 +94,7 @@ public sealed class Function
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
+        inv.Cancellation = cancellation;
         try
         {
             var results = new object?[OutputCount];
@@ -99,15 +105,20 @@ public sealed class Function
         finally { _context.Return(inv); }
     }
 
-    private BufferView[] CollectOutputs(object?[] results) =>
-        results.Select((r, i) => r as BufferView ?? throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned no tensor for output {i}")).ToArray();
+    private BufferView[] CollectOutputs(object?[] results)
+    {
+        var outputs = new BufferView[results.Length];
+        for (int i = 0; i < outputs.Length; i++)
+            outputs[i] = results[i] as BufferView ?? throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned no tensor for output {i}");
+        return outputs;
+    }
 
     private void CheckInputs(BufferView[] inputs)
     {
         if (inputs.Length != InputCount)
             throw new KilnRuntimeException(StatusCode.InvalidArgument, $"function '{Name}' takes {InputCount} inputs, {inputs.Length} given");
         if (Inputs.Count == 0) return;
-        var symbols = new Dictionary<string, long>(StringComparer.Ordinal);
+        Dictionary<string, long>? symbols = null; // only models with symbolic sizes need it
         for (int i = 0; i < inputs.Length; i++)
         {
             var p = Inputs[i];
@@ -121,6 +132,7 @@ public sealed class Function
                     throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p}, got {t} (dimension {d})");
                 if (p.Symbols[d] is { } sym)
                 {
+                    symbols ??= new Dictionary<string, long>(StringComparer.Ordinal);
                     if (symbols.TryGetValue(sym, out long bound) && bound != size)
                         throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' dimension {d} is {sym} = {size}, but {sym} = {bound} in an earlier input");
                     symbols[sym] = size;

@@ -28,6 +28,9 @@ public static class ElementwiseEmitters
 {
     public static IReadOnlyDictionary<string, Emitter> All { get; } = Build();
 
+    /// <summary>Operands that only supply a type (CastLike's target): not loaded, never broadcast.</summary>
+    public static bool IsTypeOnly(string opType, int input) => opType == "CastLike" && input == 1;
+
     private static Dictionary<string, Emitter> Build()
     {
         var d = new Dictionary<string, Emitter>(StringComparer.Ordinal);
@@ -106,8 +109,8 @@ public static class ElementwiseEmitters
             return [e.B.Binary(EwOp.Div, sum, e.B.Like(sum, e.Inputs.Count(x => x is not null)))];
         };
         d["Where"] = e => [e.B.Select(e.In(0), e.In(1), e.In(2))];
-        d["Cast"] = e => [e.B.Convert(e.In(0), e.OutputType())];
-        d["CastLike"] = e => [e.B.Convert(e.In(0), e.OutputType())];
+        d["Cast"] = e => [Cast(e)];
+        d["CastLike"] = e => [Cast(e)];
         d["Clip"] = e =>
         {
             var x = e.In(0);
@@ -193,6 +196,13 @@ public static class ElementwiseEmitters
             return [e.B.Select(below, e.B.Binary(EwOp.Add, x, bias), inner)];
         };
         return d;
+    }
+
+    /// <summary>Cast and CastLike: saturate (float8 targets) and round_mode (float8 e8m0) attributes included.</summary>
+    private static Reg Cast(EmitContext e)
+    {
+        byte rounding = e.Op.GetString("round_mode", "up") switch { "down" => 1, "nearest" => 2, _ => 0 };
+        return e.B.Convert(e.In(0), e.OutputType(), e.Op.GetInt("saturate", 1) != 0, rounding);
     }
 
     private static Reg Fold(EmitContext e, Func<Reg, Reg, Reg> f)

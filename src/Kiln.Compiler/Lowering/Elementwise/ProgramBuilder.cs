@@ -100,11 +100,22 @@ public sealed class ProgramBuilder(int rank)
 
     public Reg MulAdd(Reg a, Reg b, Reg c) => Wrap(Emit(EwOp.MulAdd, a.Type, a.Element, a.Type, a, b, c));
 
-    /// <summary>Converts a value to another element type with ONNX Cast semantics (truncation toward zero, wrap, bool = nonzero).</summary>
-    public Reg Convert(Reg a, ElementType to)
+    /// <summary>
+    /// Converts a value to another element type with ONNX Cast semantics (truncation toward zero,
+    /// wrap, bool = nonzero, rounding to nearest even into narrow float formats, which saturate unless
+    /// <paramref name="saturate"/> is false; <paramref name="e8m0Rounding"/> is Cast's round_mode for float8 e8m0).
+    /// </summary>
+    public Reg Convert(Reg a, ElementType to, bool saturate = true, byte e8m0Rounding = 0)
     {
         if (a.Element == to) return a;
         var target = ComputeTypeOf(to);
+        if (ElementwiseProgram.IsNarrowFloat((DType)(byte)to))
+        {
+            // Compute in float32, then round to the narrow format, as storing it and loading it back would.
+            var f32 = a.Type == ComputeType.F32 ? a
+                : Emit(EwOp.Cast, a.Type, ElementType.Float32, ComputeType.F32, a, aux: (ushort)ComputeType.F32, flags: (byte)(a.Element == ElementType.UInt64 ? 1 : 0));
+            return Emit(EwOp.RoundTo, ComputeType.F32, to, ComputeType.F32, f32, aux: (byte)to, flags: (byte)((saturate ? 0 : 1) | (e8m0Rounding << 1)));
+        }
         if (to == ElementType.Bool)
             return a.Type == ComputeType.I64 && a.Element == ElementType.Bool ? a with { Element = to } : Binary(EwOp.Ne, a, Like(a, 0)) with { Element = to };
         bool unsignedSource = a.Element == ElementType.UInt64;
@@ -119,6 +130,8 @@ public sealed class ProgramBuilder(int rank)
         if (r.Type != ComputeType.I64) return r;
         int bits = r.Element switch
         {
+            ElementType.Int2 or ElementType.UInt2 => 2,
+            ElementType.Int4 or ElementType.UInt4 => 4,
             ElementType.Int8 or ElementType.UInt8 => 8,
             ElementType.Int16 or ElementType.UInt16 => 16,
             ElementType.Int32 or ElementType.UInt32 => 32,

@@ -18,8 +18,15 @@ public sealed unsafe class ElementwiseKernel : Kernel
     private const long ChunkElements = 32 * 1024;
 
     private readonly ElementwiseProgram _program;
+    // Codecs of the small float formats the program touches, by dtype code (instance state: no process globals).
+    private readonly Numerics.SmallFloatFormat?[] _formats = new Numerics.SmallFloatFormat?[32];
 
-    public ElementwiseKernel(ElementwiseProgram program) => _program = program;
+    public ElementwiseKernel(ElementwiseProgram program)
+    {
+        _program = program;
+        foreach (var d in program.Inputs.Concat(program.Outputs).Concat(program.Instructions.Where(i => i.Op == EwOp.RoundTo).Select(i => (DType)i.Aux)))
+            _formats[(int)d] ??= Numerics.SmallFloatFormat.For(d);
+    }
 
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
     {
@@ -55,11 +62,12 @@ public sealed unsafe class ElementwiseKernel : Kernel
             {
                 long stride = d.Constant(c + 1 + i);
                 if (Math.Abs(stride) > (1L << 40)) throw OutOfRange($"elementwise: operand {k} has invalid stride {stride}");
-                long reach = (d.Constant(i) - 1) * stride;
-                if (reach < 0) lo += reach; else hi += reach;
+                long reach;
+                try { reach = checked((d.Constant(i) - 1) * stride); if (reach < 0) lo = checked(lo + reach); else hi = checked(hi + reach); }
+                catch (OverflowException) { throw OutOfRange($"elementwise: operand {k} offsets overflow"); }
             }
             var dtype = k < _program.Inputs.Length ? _program.Inputs[k] : _program.Outputs[k - _program.Inputs.Length];
-            if (lo < 0 || (hi + 1) * dtype.Size() > d.Binding(k).Length)
+            if (lo < 0 || checked((hi + 1) * dtype.Size()) > d.Binding(k).Length)
                 throw OutOfRange($"elementwise: operand {k} reaches elements {lo}..{hi}, outside its binding of {d.Binding(k).Length} bytes");
         }
     }
@@ -115,6 +123,7 @@ public sealed unsafe class ElementwiseKernel : Kernel
                     }
                     break;
                 case EwOp.Cast: Cast(ins, Slot(regs, ins.A), Slot(regs, ins.Dst), n); break;
+                case EwOp.RoundTo: RoundTo(ins, F32(Slot(regs, ins.A), n), F32(Slot(regs, ins.Dst), n)); break;
                 default:
                     if (ins.Type == ComputeType.I64) IntegerOps.Execute(ins, regs, n);
                     else if (ins.Type == ComputeType.F32) FloatOps<float>.Execute(ins, regs, n);
@@ -154,10 +163,23 @@ public sealed unsafe class ElementwiseKernel : Kernel
     }
 
     /// <summary>Reads count elements at src with an element stride into slot[pos..], converted to the compute type.</summary>
-    private static void Convert(DType dtype, byte* src, long stride, Span<long> slot, int pos, int count)
+    private void Convert(DType dtype, byte* src, long stride, Span<long> slot, int pos, int count)
     {
         switch (dtype)
         {
+            case DType.Float8E8M0:
+            {
+                var dst = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
+                for (int i = 0; i < count; i++) dst[i] = Numerics.E8M0.Decode(src[i * stride]);
+                break;
+            }
+            case DType.Float8E4M3FN or DType.Float8E4M3FNUZ or DType.Float8E5M2 or DType.Float8E5M2FNUZ or DType.Float4E2M1:
+            {
+                var f = _formats[(int)dtype]!;
+                var dst = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
+                for (int i = 0; i < count; i++) dst[i] = f.Decode(src[i * stride]);
+                break;
+            }
             case DType.Float32:
             {
                 var dst = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
@@ -199,7 +221,7 @@ public sealed unsafe class ElementwiseKernel : Kernel
                     case DType.UInt32: for (int i = 0; i < count; i++) dst[i] = ((uint*)src)[i * stride]; break;
                     case DType.Int16: for (int i = 0; i < count; i++) dst[i] = ((short*)src)[i * stride]; break;
                     case DType.UInt16: for (int i = 0; i < count; i++) dst[i] = ((ushort*)src)[i * stride]; break;
-                    case DType.Int8: for (int i = 0; i < count; i++) dst[i] = ((sbyte*)src)[i * stride]; break;
+                    case DType.Int8 or DType.Int4 or DType.Int2: for (int i = 0; i < count; i++) dst[i] = ((sbyte*)src)[i * stride]; break;
                     case DType.Bool: for (int i = 0; i < count; i++) dst[i] = src[i * stride] != 0 ? 1 : 0; break;
                     default: for (int i = 0; i < count; i++) dst[i] = src[i * stride]; break; // UInt8
                 }
@@ -234,10 +256,25 @@ public sealed unsafe class ElementwiseKernel : Kernel
     }
 
     /// <summary>Writes count elements of slot[pos..] to dst with an element stride, converted from the compute type to the dtype.</summary>
-    private static void Write(DType dtype, Span<long> slot, int pos, byte* dst, long stride, int count)
+    private void Write(DType dtype, Span<long> slot, int pos, byte* dst, long stride, int count)
     {
         switch (dtype)
         {
+            case DType.Float8E8M0:
+            {
+                var src = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
+                for (int i = 0; i < count; i++) dst[i * stride] = Numerics.E8M0.Encode(src[i], Numerics.E8M0Rounding.Up, saturate: true);
+                break;
+            }
+            case DType.Float8E4M3FN or DType.Float8E4M3FNUZ or DType.Float8E5M2 or DType.Float8E5M2FNUZ or DType.Float4E2M1:
+            {
+                var f = _formats[(int)dtype]!;
+                var src = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
+                // Values reaching a store are already in the format (the compiler rounds with RoundTo first),
+                // so encoding is exact; no saturation, so an infinity or NaN the rounding produced survives.
+                for (int i = 0; i < count; i++) dst[i * stride] = f.Encode(src[i], saturate: false);
+                break;
+            }
             case DType.Float32:
             {
                 var src = MemoryMarshal.Cast<long, float>(slot).Slice(pos, count);
@@ -280,6 +317,30 @@ public sealed unsafe class ElementwiseKernel : Kernel
                         else for (int i = 0; i < count; i++) dst[i * stride] = unchecked((byte)src[i]);
                         break;
                 }
+                break;
+            }
+        }
+    }
+
+    /// <summary>Rounds float32 values to a narrower format's nearest representable values (what storing and reloading would give).</summary>
+    private void RoundTo(EwInstruction ins, Span<float> src, Span<float> dst)
+    {
+        var dtype = (DType)ins.Aux;
+        bool saturate = (ins.Flags & 1) == 0;
+        switch (dtype)
+        {
+            case DType.Float16: for (int i = 0; i < src.Length; i++) dst[i] = (float)(Half)src[i]; break;
+            case DType.BFloat16: for (int i = 0; i < src.Length; i++) dst[i] = ScalarMath.ToBFloat16Float(ScalarMath.FromFloatToBFloat16(src[i])); break;
+            case DType.Float8E8M0:
+            {
+                var mode = (Numerics.E8M0Rounding)((ins.Flags >> 1) & 3);
+                for (int i = 0; i < src.Length; i++) dst[i] = Numerics.E8M0.Decode(Numerics.E8M0.Encode(src[i], mode, saturate));
+                break;
+            }
+            default:
+            {
+                var f = _formats[(int)dtype]!;
+                for (int i = 0; i < src.Length; i++) dst[i] = f.Round(src[i], saturate);
                 break;
             }
         }

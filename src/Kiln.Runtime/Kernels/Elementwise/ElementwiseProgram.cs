@@ -18,6 +18,8 @@ public enum EwOp : byte
     Store = 1,      // output[Aux] = A converted to the output's dtype
     Const = 2,      // dst = Immediate (bits of a float, double or long, by Type)
     Cast = 3,       // dst (type Aux) = A (type Type); Flags: 1 = source is unsigned
+    RoundTo = 4,    // F32: dst = A rounded to the float format of dtype Aux (f16, bf16, float8, float4, e8m0);
+                    //      Flags: 1 = no saturation (overflow to inf/NaN), bits 1-2 = e8m0 rounding (0 up, 1 down, 2 nearest)
     // Unary (float types unless noted)
     Neg = 10, Abs = 11, Exp = 12, Log = 13, Sqrt = 14, Sin = 15, Cos = 16, Tan = 17, Asin = 18, Acos = 19,
     Atan = 20, Sinh = 21, Cosh = 22, Tanh = 23, Asinh = 24, Acosh = 25, Atanh = 26, Erf = 27, Floor = 28,
@@ -66,6 +68,7 @@ public readonly record struct EwInstruction(EwOp Op, ComputeType Type, ushort Ds
         EwOp.Store => $"store out{Aux}, r{A}",
         EwOp.Const => $"r{Dst} = const {FormatImmediate()} : {Type}",
         EwOp.Cast => $"r{Dst} = cast r{A} : {Type} -> {(ComputeType)Aux}{(Flags != 0 ? " unsigned" : "")}",
+        EwOp.RoundTo => $"r{Dst} = round r{A} to {((DType)Aux).Name()}{((Flags & 1) != 0 ? " no-saturate" : "")}",
         EwOp.Select or EwOp.MulAdd => $"r{Dst} = {Op.ToString().ToLowerInvariant()} r{A}, r{B}, r{C} : {Type}",
         _ when (byte)Op < 50 => $"r{Dst} = {Op.ToString().ToLowerInvariant()} r{A} : {Type}",
         _ => $"r{Dst} = {Op.ToString().ToLowerInvariant()} r{A}, r{B} : {Type}",
@@ -180,14 +183,18 @@ public sealed class ElementwiseProgram
         return (DType)d;
     }
 
-    public static bool IsSupported(DType t) => t is DType.Float32 or DType.Float64 or DType.Float16 or DType.BFloat16
-        or DType.Int8 or DType.UInt8 or DType.Int16 or DType.UInt16 or DType.Int32 or DType.UInt32 or DType.Int64 or DType.UInt64 or DType.Bool;
+    public static bool IsSupported(DType t) => t is not (DType.String or DType.Complex64 or DType.Complex128);
+
+    /// <summary>Float formats narrower than float32: computed in F32, rounded to their format by RoundTo and on store.</summary>
+    public static bool IsNarrowFloat(DType t) => t is DType.Float16 or DType.BFloat16 or DType.Float8E4M3FN or DType.Float8E4M3FNUZ
+        or DType.Float8E5M2 or DType.Float8E5M2FNUZ or DType.Float8E8M0 or DType.Float4E2M1;
 
     /// <summary>The compute type a dtype loads as and stores from.</summary>
     public static ComputeType ComputeTypeOf(DType t) => t switch
     {
-        DType.Float32 or DType.Float16 or DType.BFloat16 => ComputeType.F32,
+        DType.Float32 => ComputeType.F32,
         DType.Float64 => ComputeType.F64,
+        _ when IsNarrowFloat(t) => ComputeType.F32,
         _ => ComputeType.I64,
     };
 
@@ -216,6 +223,10 @@ public sealed class ElementwiseProgram
                 stored[i.Aux] = true;
                 return null;
             case EwOp.Const: return i.Type;
+            case EwOp.RoundTo:
+                Expect(ref r, i.A, ComputeType.F32);
+                if (i.Type != ComputeType.F32 || i.Aux > 255 || !IsNarrowFloat((DType)i.Aux)) throw r.Invalid($"instruction {k} rounds to {i.Aux}, not a narrow float dtype");
+                return ComputeType.F32;
             case EwOp.Cast:
                 Expect(ref r, i.A, i.Type);
                 if (i.Aux > (ushort)ComputeType.I64) throw r.Invalid($"instruction {k} casts to unknown type {i.Aux}");
