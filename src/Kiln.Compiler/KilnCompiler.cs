@@ -24,7 +24,7 @@ public sealed record CompileOptions
 public sealed record CompiledModule(byte[] Bytes, ExecutionPlan Plan);
 
 /// <summary>
-/// The compiler pipeline: graph passes (constant folding, dead-code elimination), lowering to an
+/// The compiler pipeline: graph passes (constant folding, dead-code elimination, fusion), lowering to an
 /// execution plan, memory planning, and module emission. Takes ownership of the model's graph
 /// (passes rewrite it). Stateless; thread-safe per call.
 /// </summary>
@@ -43,6 +43,9 @@ public static class KilnCompiler
         Print("eliminate-dead-code");
         if (options.Fuse)
         {
+            // Epilogues first: work after a convolution or matrix product is best done in its kernel.
+            FuseEpilogues.Run(graph);
+            Print("fuse-epilogues");
             FuseElementwise.Run(graph);
             Print("fuse-elementwise");
         }

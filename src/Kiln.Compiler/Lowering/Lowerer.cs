@@ -61,7 +61,7 @@ public sealed class Lowerer
         for (int i = 0; i < g.Outputs.Count; i++)
         {
             var v = g.Outputs[i];
-            var t = _tensors[v];
+            var t = TensorOf(v);
             if (t.Block.Kind != StorageKind.Output || t.Block.Index != i)
             {
                 // An input, a constant, a view, or a repeated output: copy into a buffer of its own.
@@ -98,13 +98,11 @@ public sealed class Lowerer
         {
             if (op.OpType == "Constant" && op.Domain.Length == 0)
             {
+                // A constant becomes a segment only when something reads it as a tensor: weights a
+                // kernel repacks at compile time are stored once, in the kernel's layout.
                 var value = op.GetTensor("value")!;
-                _constants[op.Output(0)] = value;
                 CheckDType(value.ElementType, op.Describe());
-                int segment = Plan.ConstantSegments.Count;
-                Plan.ConstantSegments.Add(value);
-                var block = NewBlock(StorageKind.Constant, segment, value.AsBytes().Length);
-                _tensors[op.Output(0)] = new TensorRef(DTypeOf(value.ElementType), value.Shape.Select(d => (Dim)d).ToArray(), block, 0);
+                _constants[op.Output(0)] = value;
                 continue;
             }
             if (!_registry.TryGet(op, out var lower) && op.NestedGraphs.Any())
@@ -112,7 +110,7 @@ public sealed class Lowerer
             if (lower is null)
                 throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: no lowering for {op.QualifiedType}");
             foreach (var input in op.Inputs)
-                if (input is not null && !_tensors.ContainsKey(input))
+                if (input is not null && !_tensors.ContainsKey(input) && !_constants.ContainsKey(input))
                     throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: operand '{input.Name}' is not a tensor value");
             lower(new LoweringContext(this, op));
             for (int i = 0; i < op.Outputs.Count; i++)
@@ -121,8 +119,21 @@ public sealed class Lowerer
         }
     }
 
-    internal TensorRef TensorOf(Value v) => _tensors.TryGetValue(v, out var t) ? t
-        : throw new InvalidOperationException($"value '{v.Name}' has not been lowered");
+    internal TensorRef TensorOf(Value v)
+    {
+        if (_tensors.TryGetValue(v, out var t)) return t;
+        if (_constants.TryGetValue(v, out var value)) return _tensors[v] = AddConstant(value);
+        throw new InvalidOperationException($"value '{v.Name}' has not been lowered");
+    }
+
+    /// <summary>A new constant segment holding <paramref name="value"/>.</summary>
+    internal TensorRef AddConstant(TensorData value)
+    {
+        int segment = Plan.ConstantSegments.Count;
+        Plan.ConstantSegments.Add(value);
+        var block = NewBlock(StorageKind.Constant, segment, value.AsBytes().Length);
+        return new TensorRef(DTypeOf(value.ElementType), value.Shape.Select(d => (Dim)d).ToArray(), block, 0);
+    }
 
     internal TensorData? ConstantOf(Value v) => _constants.GetValueOrDefault(v);
 

@@ -68,6 +68,9 @@ public sealed class LoweringContext
     public ElementType InputElementType(int i) => Op.Input(i).TensorType.ElementType;
     public ElementType OutputElementType(int i) => Op.Output(i).TensorType.ElementType;
 
+    /// <summary>Operand i's shape (without making a constant operand a tensor of the module).</summary>
+    public Dim[] InputShape(int i) => Lowerer.StaticOrSymbolicShape(Op.Input(i), Op);
+
     /// <summary>The result's shape; symbolic sizes are fine, sizes only known from data are not (yet).</summary>
     public Dim[] OutputShape(int i) => Lowerer.StaticOrSymbolicShape(Op.Output(i), Op);
 
@@ -76,6 +79,9 @@ public sealed class LoweringContext
 
     /// <summary>Result i is <paramref name="tensor"/> (a view: no data moves).</summary>
     public void SetOutput(int i, TensorRef tensor) => _lowerer.Bind(Op.Output(i), tensor);
+
+    /// <summary>A new constant tensor (a constant segment of the module): weights repacked for a kernel, precomputed tables.</summary>
+    public TensorRef NewConstant(TensorData value) => _lowerer.AddConstant(value);
 
     /// <summary>A scratch tensor in the arena.</summary>
     public TensorRef NewTemporary(DType dtype, Dim[] shape) => _lowerer.NewArenaTensor(dtype, shape);

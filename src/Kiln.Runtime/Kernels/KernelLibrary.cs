@@ -1,4 +1,5 @@
 using Kiln.Runtime.Kernels.Elementwise;
+using Kiln.Runtime.Kernels.Gemm;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -11,5 +12,9 @@ internal static class KernelLibrary
     public static IEnumerable<(string Name, KernelFactory Factory)> Families()
     {
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
+        yield return (MatMulKernel.KernelName, new KernelFactory(MatMulKernel.Load));
+        yield return (ConvKernel.KernelName, new KernelFactory(ConvKernel.Load));
+        yield return (ConvTransposeKernel.KernelName, new KernelFactory(ConvTransposeKernel.Load));
+        yield return (DepthwiseConvKernel.KernelName, new KernelFactory(DepthwiseConvKernel.Load));
     }
 }

@@ -1,0 +1,23 @@
+namespace Kiln.Benchmarks;
+
+/// <summary>The cases of the quick (stopwatch) mode: the same work as the BenchmarkDotNet classes.</summary>
+public static class QuickCases
+{
+    public static IEnumerable<QuickCase> All()
+    {
+        var peak = new PeakBenchmark();
+        yield return new QuickCase("peak (12 FMA chains)", peak.Flops, peak.FmaPeak, () => { });
+        foreach (int size in new[] { 256, 512, 1024 })
+        {
+            var gemm = new GemmBenchmarks { Size = size };
+            gemm.Setup();
+            yield return new QuickCase($"gemm {size}", gemm.Flops, gemm.Gemm, () => { });
+            yield return new QuickCase($"gemm {size} prepacked B", gemm.Flops, gemm.GemmPrepackedB, gemm.Dispose);
+        }
+        foreach (var layer in ConvBenchmarks.Layers())
+        {
+            var compiled = new CompiledLayer(layer);
+            yield return new QuickCase(layer.Name, layer.Flops, compiled.Run, compiled.Dispose);
+        }
+    }
+}
