@@ -1,4 +1,5 @@
 using Kiln.Runtime.Kernels.Elementwise;
+using Kiln.Runtime.Kernels.Pooling;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -11,5 +12,7 @@ internal static class KernelLibrary
     public static IEnumerable<(string Name, KernelFactory Factory)> Families()
     {
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
+        yield return (PoolKernel.KernelName, new KernelFactory(PoolKernel.Load));
+        yield return (GlobalPoolKernel.KernelName, new KernelFactory(GlobalPoolKernel.Load));
     }
 }
