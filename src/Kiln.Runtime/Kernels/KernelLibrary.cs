@@ -1,4 +1,5 @@
 using Kiln.Runtime.Kernels.Elementwise;
+using Kiln.Runtime.Kernels.Normalization;
 using Kiln.Runtime.Kernels.Pooling;
 
 namespace Kiln.Runtime.Kernels;
@@ -14,5 +15,6 @@ internal static class KernelLibrary
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
         yield return (PoolKernel.KernelName, new KernelFactory(PoolKernel.Load));
         yield return (GlobalPoolKernel.KernelName, new KernelFactory(GlobalPoolKernel.Load));
+        yield return (NormalizeKernel.KernelName, new KernelFactory(NormalizeKernel.Load));
     }
 }

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using Kiln.Runtime.Hal;
+using Kiln.Runtime.Kernels.Support;
 
 namespace Kiln.Runtime.Kernels.Pooling;
 

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Kiln.Runtime.Hal;
+using Kiln.Runtime.Kernels.Support;
 
 namespace Kiln.Runtime.Kernels.Pooling;
 

@@ -1,6 +1,6 @@
 using Kiln.Runtime.Hal;
 
-namespace Kiln.Runtime.Kernels.Pooling;
+namespace Kiln.Runtime.Kernels.Support;
 
 /// <summary>
 /// Checks the pooling, resize, normalization and sampling kernels share in Validate: sizes from

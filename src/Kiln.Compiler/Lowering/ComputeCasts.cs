@@ -1,6 +1,6 @@
 using Kiln.Runtime;
 
-namespace Kiln.Compiler.Lowering.Pooling;
+namespace Kiln.Compiler.Lowering;
 
 /// <summary>
 /// Kernels that compute in float32 or float64 serve the narrow float types (float16, bfloat16)
