@@ -16,5 +16,6 @@ internal static class KernelLibrary
         yield return (PoolKernel.KernelName, new KernelFactory(PoolKernel.Load));
         yield return (GlobalPoolKernel.KernelName, new KernelFactory(GlobalPoolKernel.Load));
         yield return (NormalizeKernel.KernelName, new KernelFactory(NormalizeKernel.Load));
+        yield return (LrnKernel.KernelName, new KernelFactory(LrnKernel.Load));
     }
 }

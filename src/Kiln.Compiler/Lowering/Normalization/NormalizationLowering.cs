@@ -21,6 +21,7 @@ public static class NormalizationLowering
         r.Add("GroupNormalization", LowerGroup);
         r.Add("MeanVarianceNormalization", LowerMeanVariance);
         r.Add("LpNormalization", LowerLp);
+        r.Add("LRN", LowerLocalResponse);
     }
 
     /// <summary>X viewed as [K0, R0, K1, R1]: groups are (k0, k1), each normalized over its R0 runs of R1 contiguous members.</summary>
@@ -138,6 +139,22 @@ public static class NormalizationLowering
         int axis = Axes.Normalize(ctx.Op.GetInt("axis", -1), x.Rank, ctx.Op);
         var layout = ReducedLayout(ctx, x.Shape, new HashSet<int> { axis });
         Emit(ctx, x, layout, p == 1 ? NormalizeKind.L1 : NormalizeKind.L2, 0, ctx.NewOutput(0));
+    }
+
+    /// <summary>LRN: a "lrn" dispatch over X as [N, C, spatial].</summary>
+    private static void LowerLocalResponse(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        if (x.Rank < 2) throw ctx.Unsupported($"rank {x.Rank} input");
+        long size = ctx.Op.GetInt("size");
+        if (size is < 1 or > 1 << 20) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: size must be positive, got {size}");
+        var dtype = ComputeCasts.FloatFor(x.DType);
+        var descriptor = LrnKernel.Encode(dtype, size, ctx.Op.GetFloat("alpha", 1e-4f), ctx.Op.GetFloat("beta", 0.75f), ctx.Op.GetFloat("bias", 1f));
+        var y = ctx.NewOutput(0);
+        var target = ComputeCasts.Target(ctx, y, dtype);
+        ctx.Dispatch(new KernelSpec(LrnKernel.KernelName, descriptor, 2, 3), [ComputeCasts.Converted(ctx, x, dtype)], [target],
+            [x.Shape[0], x.Shape[1], Layout.Product(x.Shape.Skip(2))]);
+        ComputeCasts.Finish(ctx, target, y);
     }
 
     /// <summary>
