@@ -1,6 +1,7 @@
 using Kiln.Runtime.Kernels.Elementwise;
 using Kiln.Runtime.Kernels.Normalization;
 using Kiln.Runtime.Kernels.Pooling;
+using Kiln.Runtime.Kernels.Resize;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -17,5 +18,7 @@ internal static class KernelLibrary
         yield return (GlobalPoolKernel.KernelName, new KernelFactory(GlobalPoolKernel.Load));
         yield return (NormalizeKernel.KernelName, new KernelFactory(NormalizeKernel.Load));
         yield return (LrnKernel.KernelName, new KernelFactory(LrnKernel.Load));
+        yield return (ResizeNearestKernel.KernelName, new KernelFactory(ResizeNearestKernel.Load));
+        yield return (ResizeFilterKernel.KernelName, new KernelFactory(ResizeFilterKernel.Load));
     }
 }
