@@ -18,7 +18,8 @@ public sealed record CompileOptions
 public sealed record CompiledModule(byte[] Bytes, ExecutionPlan Plan);
 
 /// <summary>
-/// The compiler pipeline: graph passes (constant folding, dead-code elimination), lowering to an
+/// The compiler pipeline: graph passes (constant folding, batch normalization folded into
+/// convolutions, dead-code elimination), lowering to an
 /// execution plan, memory planning, and module emission. Takes ownership of the model's graph
 /// (passes rewrite it). Stateless; thread-safe per call.
 /// </summary>
@@ -33,6 +34,8 @@ public static class KilnCompiler
         Print("import");
         ConstantFolding.Run(graph);
         Print("fold-constants");
+        FoldBatchNormIntoConv.Run(graph);
+        Print("fold-batch-norm-into-conv");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
         Verifier.Verify(model);
