@@ -12,6 +12,12 @@ public sealed record CompileOptions
 {
     /// <summary>Called with the stage name and the IR (or plan) text after every stage (the --print-ir-after-all hook).</summary>
     public Action<string, string>? PrintAfterStage { get; init; }
+
+    /// <summary>The kernel target: "portable" (prebuilt kernels, runs everywhere) or "il" (code generated at load).</summary>
+    public string Target { get; init; } = "portable";
+
+    /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
+    public bool Fuse { get; init; } = true;
 }
 
 /// <summary>The result of compiling: the module bytes, and the plan they came from (for dumps and tests).</summary>
@@ -38,6 +44,11 @@ public static class KilnCompiler
         Print("fold-batch-norm-into-conv");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
+        if (options.Fuse)
+        {
+            FuseElementwise.Run(graph);
+            Print("fuse-elementwise");
+        }
         Verifier.Verify(model);
 
         var plan = Lowerer.Lower(graph);
