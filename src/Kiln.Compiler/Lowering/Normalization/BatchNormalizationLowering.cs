@@ -9,9 +9,9 @@ namespace Kiln.Compiler.Lowering.Normalization;
 /// <summary>
 /// BatchNormalization. Inference is elementwise along the channel axis: with constant
 /// parameters they fold at compile time into a per-channel scale a = scale / sqrt(var + ε) and
-/// shift b = B − mean·a (float64 constants), and the program is y = x·a + b; with parameters given
-/// at run time the program computes (x − mean) / sqrt(var + ε)·scale + B itself. Both compute in
-/// float64, as the reference does. Training mode takes the batch statistics from a "normalize"
+/// shift b = B − mean·a, and the program is one multiply-add y = x·a + b in x's compute type;
+/// with parameters given at run time the program computes (x − mean) / sqrt(var + ε)·scale + B
+/// itself, in float64 as the reference does. Training mode takes the batch statistics from a "normalize"
 /// dispatch (each channel a group over N and the spatial axes) and updates the running ones.
 /// </summary>
 [Lowerings]
@@ -48,14 +48,18 @@ public static class BatchNormalizationLowering
             a[c] = 1 / Math.Sqrt(variance[c] + epsilon) * scale[c];
             b[c] = bias[c] - mean[c] * a[c];
         }
-        var shape = new long[] { a.Length };
-        var factor = LoweredConstants.Add(ctx, new TensorData(ElementType.Float64, shape, a));
-        var shift = LoweredConstants.Add(ctx, new TensorData(ElementType.Float64, shape, b));
-
+        // x·a + b in x's compute type (float32 for narrow floats), as a runtime folding into a Conv would compute it.
         var et = ctx.InputElementType(0);
+        var compute = et == ElementType.Float64 ? ElementType.Float64 : ElementType.Float32;
+        var shape = new long[] { a.Length };
+        TensorData Parameter(double[] values) => compute == ElementType.Float64 ? new TensorData(compute, shape, values)
+            : new TensorData(compute, shape, Array.ConvertAll(values, v => (float)v));
+        var factor = LoweredConstants.Add(ctx, Parameter(a));
+        var shift = LoweredConstants.Add(ctx, Parameter(b));
+
         var p = new ProgramBuilder(x.Rank);
-        var xs = p.Convert(p.LoadNewInput(et), ElementType.Float64);
-        p.StoreNewOutput(p.MulAdd(xs, p.LoadNewInput(ElementType.Float64), p.LoadNewInput(ElementType.Float64)), et);
+        var xs = p.Convert(p.LoadNewInput(et), compute);
+        p.StoreNewOutput(p.MulAdd(xs, p.LoadNewInput(compute), p.LoadNewInput(compute)), et);
         var y = ctx.NewOutput(0);
         StridedCopy.Dispatch(ctx, p, y.Shape, [StridedView.Contiguous(x), PerChannel(factor, x), PerChannel(shift, x)], [StridedView.Contiguous(y)]);
     }

@@ -74,7 +74,7 @@ public sealed unsafe class PoolKernel : Kernel
                 throw KernelChecks.Error(KernelName, $"axis {a}: pads beyond 2^31");
         long inPlane = KernelChecks.Product(KernelName, c.Slice(1, k));
         long outPlane = KernelChecks.Product(KernelName, c.Slice(1 + k, k));
-        if (c[k] > int.MaxValue / 16 || c[2 * k] > int.MaxValue / 32)
+        if (c[k] > int.MaxValue / 16 || c[2 * k] > int.MaxValue / 64)
             throw KernelChecks.Error(KernelName, "rows longer than 2^26 elements");
         int size = _d.DType.Size();
         KernelChecks.Holds(KernelName, d, 0, KernelChecks.Multiply(KernelName, c[0], inPlane), size, "X");
@@ -95,8 +95,13 @@ public sealed unsafe class PoolKernel : Kernel
         return (WorkSplit.Groups(g.Planes * g.OutRows, g.OutWidth * TapsPerOutput(), env), 1, 1);
     }
 
-    /// <summary>Per workgroup: tap counts along the last axis (inside the input, inside the padded input) and a row of indices.</summary>
-    public override int ScratchBytes(in DispatchState d) => (int)d.Constant(2 * _d.SpatialRank) * (2 * sizeof(int) + sizeof(long));
+    /// <summary>
+    /// Per workgroup, along the last axis: tap counts per output (inside the input, inside the
+    /// padded input; as integers and in X's type), a row of indices, a row for divisors, and the
+    /// output range each tap covers.
+    /// </summary>
+    public override int ScratchBytes(in DispatchState d) =>
+        (int)d.Constant(2 * _d.SpatialRank) * (2 * sizeof(int) + 4 * sizeof(long)) + (int)_d.Kernel[^1] * 2 * sizeof(long);
 
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
@@ -131,30 +136,47 @@ public sealed unsafe class PoolKernel : Kernel
         int k = _d.SpatialRank, last = k - 1;
         var g = new Geometry(d, k);
         var (start, end) = WorkSplit.Range(wg.X, d.WorkgroupCountX, g.Planes * g.OutRows);
-        int width = (int)g.OutWidth;
-        var valid = new Span<int>(wg.Scratch, width);
-        var padded = new Span<int>(wg.Scratch + width * sizeof(int), width);
-        for (int o = 0; o < width; o++) (valid[o], padded[o]) = TapCounts(g, last, o);
+        int width = (int)g.OutWidth, taps = (int)_d.Kernel[last];
+        long inWidth = g.Input[last], stride = _d.Strides[last];
+
+        // Along the last axis, once per workgroup: tap counts, and the outputs each tap reaches.
+        byte* scratch = wg.Scratch;
+        var tapFirst = new Span<long>(scratch, taps);
+        var tapStop = new Span<long>(scratch += taps * sizeof(long), taps);
+        var arg = new Span<long>(scratch += taps * sizeof(long), width);
+        var validCount = new Span<T>(scratch += width * sizeof(long), width);
+        var paddedCount = new Span<T>(scratch += width * sizeof(long), width);
+        var divisor = new Span<T>(scratch += width * sizeof(long), width);
+        var valid = new Span<int>(scratch += width * sizeof(long), width);
+        var padded = new Span<int>(scratch + width * sizeof(int), width);
+        bool anyEmpty = false;
+        for (int o = 0; o < width; o++)
+        {
+            (valid[o], padded[o]) = TapCounts(g, last, o);
+            (validCount[o], paddedCount[o]) = (T.CreateTruncating(valid[o]), T.CreateTruncating(padded[o]));
+            anyEmpty |= valid[o] == 0;
+        }
+        for (int j = 0; j < taps; j++)
+            (tapFirst[j], tapStop[j]) = ValidRange(j * _d.Dilations[last] - g.PadBegin[last], stride, inWidth, width);
 
         T* x = (T*)d.Binding(0).Data, y = (T*)d.Binding(1).Data;
         bool withIndices = _d.BindingCount == 3;
         long* indices = withIndices ? (long*)d.Binding(2).Data : null;
-        var arg = new Span<long>(wg.Scratch + 2 * width * sizeof(int), width);
         Span<long> outCoord = stackalloc long[k];
         Span<long> inCoord = stackalloc long[k];
         Span<long> tap = stackalloc long[k];
         Span<long> inStride = stackalloc long[k];
         inStride[last] = 1;
         for (int a = last - 1; a >= 0; a--) inStride[a] = inStride[a + 1] * g.Input[a + 1];
-        T start0 = _d.Op == PoolOp.Max ? InitialMax<T>() : T.Zero;
-        long inWidth = g.Input[last], stride = _d.Strides[last], dilation = _d.Dilations[last], padBegin = g.PadBegin[last];
+        T initial = _d.Op == PoolOp.Max ? InitialMax<T>() : T.Zero;
 
+        // The plane and outer output coordinates of the first item, then an odometer.
+        long plane = start / g.OutRows, rest = start % g.OutRows;
+        for (int a = last - 1; a >= 0; a--) { outCoord[a] = rest % g.Output[a]; rest /= g.Output[a]; }
         for (long item = start; item < end; item++)
         {
-            long plane = item / g.OutRows, row = item % g.OutRows;
-            for (int a = last - 1; a >= 0; a--) { outCoord[a] = row % g.Output[a]; row /= g.Output[a]; }
-            T* yRow = y + plane * g.OutPlane + item % g.OutRows * width;
-            new Span<T>(yRow, width).Fill(start0);
+            T* yRow = y + item * width;
+            new Span<T>(yRow, width).Fill(initial);
             if (withIndices) arg.Fill(-1);
             long outerValid = 1, outerPadded = 1;
             for (int a = 0; a < last; a++)
@@ -178,19 +200,19 @@ public sealed unsafe class PoolKernel : Kernel
                 }
                 if (!inside) continue;
                 T* xRow = x + plane * g.InPlane + rowOffset;
-                for (long j = 0; j < _d.Kernel[last]; j++)
+                for (int j = 0; j < taps; j++)
                 {
-                    long offset = j * dilation - padBegin;
-                    var (first, stop) = ValidRange(offset, stride, inWidth, width);
-                    if (first >= stop) continue;
-                    long at = first * stride + offset;
-                    if (withIndices) CombineWithIndices(yRow + first, arg.Slice((int)first), xRow + at, rowOffset + at, stride, (int)(stop - first));
-                    else RowCombine.Apply(op, yRow + first, xRow + at, stride, (int)(stop - first), inWidth - at);
+                    long first = tapFirst[j], count = tapStop[j] - first;
+                    if (count <= 0) continue;
+                    long at = first * stride + j * _d.Dilations[last] - g.PadBegin[last];
+                    if (withIndices) CombineWithIndices(yRow + first, arg.Slice((int)first), xRow + at, rowOffset + at, stride, (int)count);
+                    else RowCombine.Apply(op, yRow + first, xRow + at, stride, (int)count, inWidth - at);
                 }
             } while (Next(tap[..last], _d.Kernel.AsSpan(0, last)));
 
-            Finish(yRow, width, valid, padded, outerValid, outerPadded);
-            if (withIndices) WriteIndices(indices + plane * g.OutPlane + item % g.OutRows * width, arg, plane * g.InPlane, g.Input);
+            Finish(new Span<T>(yRow, width), outerValid, outerPadded, anyEmpty ? valid : default, validCount, paddedCount, divisor);
+            if (withIndices) WriteIndices(indices + item * width, arg, plane * g.InPlane, g.Input);
+            if (!Next(outCoord[..last], g.Output[..last])) plane++;
         }
     }
 
@@ -243,25 +265,31 @@ public sealed unsafe class PoolKernel : Kernel
         }
     }
 
-    /// <summary>Empty windows give the lowest value (max) or 0; averages divide by their counts; Lp takes the p-th root.</summary>
-    private void Finish<T>(T* row, int width, ReadOnlySpan<int> valid, ReadOnlySpan<int> padded, long outerValid, long outerPadded)
+    /// <summary>
+    /// Empty windows give the lowest value (max; <paramref name="valid"/> is empty when no output
+    /// along the last axis has an empty window); averages divide by their tap counts (exact
+    /// integers in T); Lp takes the p-th root.
+    /// </summary>
+    private void Finish<T>(Span<T> row, long outerValid, long outerPadded, ReadOnlySpan<int> valid,
+        ReadOnlySpan<T> validCount, ReadOnlySpan<T> paddedCount, Span<T> divisor)
         where T : unmanaged, INumber<T>, IMinMaxValue<T>
     {
         switch (_d.Op)
         {
             case PoolOp.Max:
                 T lowest = typeof(T) == typeof(float) ? (T)(object)float.NegativeInfinity : typeof(T) == typeof(double) ? (T)(object)double.NegativeInfinity : T.MinValue;
-                for (int o = 0; o < width; o++)
-                    if (outerValid * valid[o] == 0) row[o] = lowest;
+                if (outerValid == 0) row.Fill(lowest);
+                else for (int o = 0; o < valid.Length; o++)
+                        if (valid[o] == 0) row[o] = lowest;
                 break;
             case PoolOp.Average:
                 bool includePad = (_d.Flags & PoolFlags.CountIncludePad) != 0;
-                for (int o = 0; o < width; o++)
-                    row[o] /= T.CreateTruncating(includePad ? outerPadded * padded[o] : outerValid * valid[o]);
+                TensorPrimitives.Multiply(includePad ? paddedCount : validCount, T.CreateTruncating(includePad ? outerPadded : outerValid), divisor);
+                TensorPrimitives.Divide(row, divisor, row);
                 break;
             default:
-                if (typeof(T) == typeof(float)) Root(new Span<float>(row, width), _d.P);
-                else Root(new Span<double>(row, width), _d.P);
+                if (typeof(T) == typeof(float)) Root(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(row), _d.P);
+                else Root(System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(row), _d.P);
                 break;
         }
     }

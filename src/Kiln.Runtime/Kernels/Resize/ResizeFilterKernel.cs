@@ -76,7 +76,9 @@ public sealed unsafe class ResizeFilterKernel : Kernel
         return (WorkSplit.Groups(p.Outer * p.Out, 4 * p.Inner, env), 1, 1);
     }
 
-    public override int ScratchBytes(in DispatchState d) => ResizeTables.ScratchBytes(_r, d);
+    /// <summary>The sampling tables, then the pass axis's weights converted to X's type.</summary>
+    public override int ScratchBytes(in DispatchState d) =>
+        ResizeTables.ScratchBytes(_r, d) + (int)ResizeTables.Output(d, _r)[_r.PassAxis] * ResizeTables.TapCount(_r, d, _r.PassAxis) * _r.DType.Size();
 
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
@@ -93,31 +95,57 @@ public sealed unsafe class ResizeFilterKernel : Kernel
         int axis = _r.PassAxis;
         var t = tables[axis];
         var p = new Pass(ResizeTables.Input(d, _r), output, axis);
-        int inner = (int)p.Inner;
+        // The weights in T, once (the reference converts each weight the same way).
+        T* weights = (T*)(wg.Scratch + ResizeTables.ScratchBytes(_r, d));
+        for (long i = 0; i < p.Out * t.Taps; i++) weights[i] = T.CreateTruncating(t.Weight[i]);
         T* x = (T*)d.Binding(0).Data, y = (T*)d.Binding(_r.OutputBinding).Data;
         bool fillOutside = _r.FinalPass && _r.Sampling.Coordinates == CoordinateMode.TfCropAndResize;
         T extrapolation = T.CreateTruncating(_r.Extrapolation);
         var (start, end) = WorkSplit.Range(wg.X, d.WorkgroupCountX, p.Outer * p.Out);
-        for (long item = start; item < end; item++)
+        long n = start / p.Out, first = start % p.Out, inner = p.Inner;
+        // Runs of outputs that share their outer index n.
+        for (long item = start; item < end; n++, first = 0)
         {
-            long n = item / p.Out, o = item % p.Out;
-            var target = new Span<T>(y + item * inner, inner);
-            if (t.Identity) new ReadOnlySpan<T>(x + (n * p.In + o) * inner, inner).CopyTo(target);
-            else if (t.Outside[o]) target.Clear();
-            else
+            long count = Math.Min(p.Out - first, end - item);
+            T* source = x + n * p.In * inner;
+            T* target = y + (n * p.Out + first) * inner;
+            if (t.Identity) new ReadOnlySpan<T>(source + first * inner, (int)(count * inner)).CopyTo(new Span<T>(target, (int)(count * inner)));
+            else if (inner == 1) FilterPoints(source, target, t, weights, first, count);
+            else FilterRows(source, target, t, weights, first, count, (int)inner);
+            if (fillOutside)
+                for (long o = first; o < first + count; o++)
+                    if (OutsideRegion(tables, output, axis, n, o)) new Span<T>(target + (o - first) * inner, (int)inner).Fill(extrapolation);
+            item += count;
+        }
+    }
+
+    /// <summary>Resampling the innermost axis: each output is a short dot product of gathered inputs.</summary>
+    private static void FilterPoints<T>(T* source, T* target, in AxisTable t, T* weights, long first, long count) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int taps = t.Taps;
+        for (long o = first; o < first + count; o++)
+        {
+            T acc = T.Zero;
+            if (!t.Outside[o])
             {
-                target.Clear();
-                int* index = t.Index + o * t.Taps;
-                double* weight = t.Weight + o * t.Taps;
-                for (int k = 0; k < t.Taps; k++)
-                {
-                    T w = T.CreateTruncating(weight[k]);
-                    T* source = x + (n * p.In + index[k]) * inner;
-                    if (inner == 1) target[0] += w * source[0];
-                    else TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>(source, inner), w, target, target);
-                }
+                int* index = t.Index + o * taps;
+                T* w = weights + o * taps;
+                for (int k = 0; k < taps; k++) acc += w[k] * source[index[k]];
             }
-            if (fillOutside && OutsideRegion(tables, output, axis, n, o)) target.Fill(extrapolation);
+            *target++ = acc;
+        }
+    }
+
+    /// <summary>Resampling an outer axis: each output row is a weighted sum of whole input rows (vector loops over the inner elements).</summary>
+    private static void FilterRows<T>(T* source, T* target, in AxisTable t, T* weights, long first, long count, int inner) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (long o = first; o < first + count; o++, target += inner)
+        {
+            var row = new Span<T>(target, inner);
+            row.Clear();
+            if (t.Outside[o]) continue;
+            for (int k = 0; k < t.Taps; k++)
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<T>(source + (long)t.Index[o * t.Taps + k] * inner, inner), weights[o * t.Taps + k], row, row);
         }
     }
 

@@ -88,11 +88,11 @@ public sealed unsafe class ResizeNearestKernel : Kernel
         long fillBits = _r.FillBits;
         T fill = *(T*)&fillBits;
         var (start, end) = WorkSplit.Range(wg.X, d.WorkgroupCountX, Rows(output));
-        long previousSource = long.MinValue;
-        for (long row = start; row < end; row++)
+        long previousSource = long.MinValue, rest = start;
+        for (int a = last - 1; a >= 0; a--) { coord[a] = rest % output[a]; rest /= output[a]; }
+        for (long row = start; row < end; row++, Next(coord[..last], output))
         {
-            long rest = row, source = 0;
-            for (int a = last - 1; a >= 0; a--) { coord[a] = rest % output[a]; rest /= output[a]; }
+            long source = 0;
             for (int a = 0; a < last && source >= 0; a++)
             {
                 int i = SourceIndex(tables[a], coord[a]);
@@ -103,6 +103,15 @@ public sealed unsafe class ResizeNearestKernel : Kernel
             else if (source < 0) new Span<T>(target, width).Fill(fill);
             else GatherRow(target, x + source, lastIndex, width, factor, fill);
             previousSource = source;
+        }
+    }
+
+    private static void Next(Span<long> coord, ReadOnlySpan<long> sizes)
+    {
+        for (int a = coord.Length - 1; a >= 0; a--)
+        {
+            if (++coord[a] < sizes[a]) return;
+            coord[a] = 0;
         }
     }
 
@@ -138,18 +147,18 @@ public sealed unsafe class ResizeNearestKernel : Kernel
     /// </summary>
     private static int Replicate(uint* target, uint* source, int width, int factor)
     {
-        int inputs = width / factor, j = 0;
+        int inputs = width / factor, j = 0, i = 0;
         if (Vector512.IsHardwareAccelerated && Vector512<uint>.Count % factor == 0)
         {
             var lanes = Vector512<uint>.Indices / Vector512.Create((uint)factor);
-            for (int step = Vector512<uint>.Count; j / factor + step <= inputs && j + step <= width; j += step)
-                Vector512.Shuffle(Vector512.Load(source + j / factor), lanes).Store(target + j);
+            for (int step = Vector512<uint>.Count; i + step <= inputs && j + step <= width; j += step, i += step / factor)
+                Vector512.Shuffle(Vector512.Load(source + i), lanes).Store(target + j);
         }
         if (Vector256.IsHardwareAccelerated && Vector256<uint>.Count % factor == 0)
         {
             var lanes = Vector256<uint>.Indices / Vector256.Create((uint)factor);
-            for (int step = Vector256<uint>.Count; j / factor + step <= inputs && j + step <= width; j += step)
-                Vector256.Shuffle(Vector256.Load(source + j / factor), lanes).Store(target + j);
+            for (int step = Vector256<uint>.Count; i + step <= inputs && j + step <= width; j += step, i += step / factor)
+                Vector256.Shuffle(Vector256.Load(source + i), lanes).Store(target + j);
         }
         return j;
     }

@@ -121,6 +121,16 @@ internal static unsafe class ResizeTables
         return checked((int)bytes);
     }
 
+    /// <summary>Taps per output along an axis (its scale resolved).</summary>
+    public static int TapCount(ResizeDescriptor r, in DispatchState d, int axis)
+    {
+        Span<double> scale = stackalloc double[r.Rank];
+        Span<double> start = stackalloc double[r.Rank];
+        Span<double> end = stackalloc double[r.Rank];
+        Resolve(r, d, scale, start, end);
+        return r.Sampling.TapCount(scale[axis]);
+    }
+
     private static long AxisBytes(long output, int taps) => (output * taps * (sizeof(double) + sizeof(int)) + output + 7) & ~7L;
 
     /// <summary>Builds the table of every resized axis in scratch.</summary>
