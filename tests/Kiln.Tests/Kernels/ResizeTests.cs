@@ -1,4 +1,5 @@
 using Kiln.Ir;
+using Kiln.Ops;
 using Kiln.Tests.Kernels.Pool;
 using static Kiln.Tests.Kernels.Pool.CompiledVsReference;
 
@@ -145,5 +146,40 @@ public class ResizeTests
         using var sv = Kiln.Conformance.CompiledEngine.ToView(Scales(1, 1, 3, 3), 1);
         var e = Assert.ThrowsAny<Exception>(() => context.GetFunction("main").Invoke([xv, sv]));
         Assert.Contains("compiled program expects 8", e.Message);
+    }
+
+    /// <summary>Sizes the model computes from its input's symbolic shape (Shape, Slice, Mul, Concat): the kernel reads them at run time.</summary>
+    [Fact]
+    public void SizesComputedFromSymbolicShapes()
+    {
+        var g = new Graph();
+        var x = g.AddInput("x", new TensorType(ElementType.Float32, new Shape([Dim.Symbol("N"), 2, Dim.Symbol("H"), Dim.Symbol("W")])));
+        Value Constant(string name, TensorData t) => g.AddOperation("Constant", [], [name],
+            new Dictionary<string, AttributeValue> { ["value"] = AttributeValue.Tensor(t) }, outputTypes: [t.Type]).Output(0);
+        var shape = g.AddOperation("Shape", [x], ["shape"]).Output(0);
+        var head = g.AddOperation("Slice", [shape, Constant("s0", TensorData.Vector(0)), Constant("e0", TensorData.Vector(2))], ["head"]).Output(0);
+        var spatial = g.AddOperation("Slice", [shape, Constant("s1", TensorData.Vector(2)), Constant("e1", TensorData.Vector(4))], ["spatial"]).Output(0);
+        var doubled = g.AddOperation("Mul", [spatial, Constant("two", TensorData.Vector(2))], ["doubled"]).Output(0);
+        var sizes = g.AddOperation("Concat", [head, doubled], ["sizes"], Attributes(("axis", 0L))).Output(0);
+        var y = g.AddOperation("Resize", [x, null, null, sizes], ["y"], Attributes(("mode", "linear"))).Output(0);
+        g.AddOutput(y);
+        ShapeInference.Run(g);
+        Assert.True(y.TensorType.Shape.Dims.All(d => !d.IsUnknown), $"the result's shape {y.TensorType.Shape} should be symbolic, not unknown");
+        var compiled = Kiln.Compiler.KilnCompiler.Compile(new Model(g));
+        using var module = Kiln.Runtime.Module.Load(compiled.Bytes);
+        var r = new Random(16);
+        foreach (var dims in new long[][] { [1, 2, 3, 5], [2, 2, 6, 4] })
+        {
+            var input = Floats(r, dims);
+            var expected = (TensorData)new ReferenceEvaluator().Run(g, [input])[0];
+            foreach (var name in new[] { "sync", "task" })
+            {
+                using var device = Kiln.Conformance.CompiledEngine.CreateDevice(name);
+                using var context = new Kiln.Runtime.Vm.Instance().CreateContext(module, device);
+                using var view = Kiln.Conformance.CompiledEngine.ToView(input, 0);
+                var actual = Kiln.Conformance.CompiledEngine.FromView(context.GetFunction("main").Invoke([view])[0]);
+                Assert.True(expected.BitwiseEquals(actual) && expected.Shape.AsSpan().SequenceEqual(actual.Shape), $"{name}: {string.Join(",", actual.Shape)}");
+            }
+        }
     }
 }
