@@ -1,5 +1,9 @@
 using Kiln.Runtime.Kernels.Elementwise;
 using Kiln.Runtime.Kernels.Gemm;
+using Kiln.Runtime.Kernels.Normalization;
+using Kiln.Runtime.Kernels.Pooling;
+using Kiln.Runtime.Kernels.Resize;
+using Kiln.Runtime.Kernels.Sampling;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -16,5 +20,16 @@ internal static class KernelLibrary
         yield return (ConvKernel.KernelName, new KernelFactory(ConvKernel.Load));
         yield return (ConvTransposeKernel.KernelName, new KernelFactory(ConvTransposeKernel.Load));
         yield return (DepthwiseConvKernel.KernelName, new KernelFactory(DepthwiseConvKernel.Load));
+        yield return (PoolKernel.KernelName, new KernelFactory(PoolKernel.Load));
+        yield return (GlobalPoolKernel.KernelName, new KernelFactory(GlobalPoolKernel.Load));
+        yield return (NormalizeKernel.KernelName, new KernelFactory(NormalizeKernel.Load));
+        yield return (LrnKernel.KernelName, new KernelFactory(LrnKernel.Load));
+        yield return (ResizeNearestKernel.KernelName, new KernelFactory(ResizeNearestKernel.Load));
+        yield return (ResizeFilterKernel.KernelName, new KernelFactory(ResizeFilterKernel.Load));
+        yield return (GridSampleKernel.KernelName, new KernelFactory(GridSampleKernel.Load));
+        yield return (AffineGridKernel.KernelName, new KernelFactory(AffineGridKernel.Load));
+        yield return (MaxUnpoolKernel.KernelName, new KernelFactory(MaxUnpoolKernel.Load));
+        yield return (RoiAlignKernel.KernelName, new KernelFactory(RoiAlignKernel.Load));
+        yield return (Col2ImKernel.KernelName, new KernelFactory(Col2ImKernel.Load));
     }
 }
