@@ -1,4 +1,5 @@
 using Kiln.Runtime.Kernels.Elementwise;
+using Kiln.Runtime.Kernels.Reduction;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -11,5 +12,6 @@ internal static class KernelLibrary
     public static IEnumerable<(string Name, KernelFactory Factory)> Families()
     {
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
+        yield return (ReduceKernel.KernelName, new KernelFactory(ReduceKernel.Load));
     }
 }
