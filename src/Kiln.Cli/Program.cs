@@ -11,6 +11,7 @@ public static class KilnTool
     public static int Run(params string[] args)
     {
         var root = new RootCommand("Kiln: an ahead-of-time ML compiler and runtime for .NET");
+        root.Subcommands.Add(DemoCommand.Create());
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(CompileCommand.Create());
         root.Subcommands.Add(DumpCommand.Create());

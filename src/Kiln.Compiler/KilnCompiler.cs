@@ -12,6 +12,9 @@ public sealed record CompileOptions
 {
     /// <summary>Called with the stage name and the IR (or plan) text after every stage (the --print-ir-after-all hook).</summary>
     public Action<string, string>? PrintAfterStage { get; init; }
+
+    /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
+    public bool Fuse { get; init; } = true;
 }
 
 /// <summary>The result of compiling: the module bytes, and the plan they came from (for dumps and tests).</summary>
@@ -35,6 +38,11 @@ public static class KilnCompiler
         Print("fold-constants");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
+        if (options.Fuse)
+        {
+            FuseElementwise.Run(graph);
+            Print("fuse-elementwise");
+        }
         Verifier.Verify(model);
 
         var plan = Lowerer.Lower(graph);

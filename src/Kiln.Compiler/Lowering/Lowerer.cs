@@ -57,8 +57,9 @@ public sealed class Lowerer
                 _tensors[op.Output(0)] = new TensorRef(DTypeOf(value.ElementType), value.Shape.Select(d => (Dim)d).ToArray(), block, 0);
                 continue;
             }
-            if (op.NestedGraphs.Any()) throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: control flow (nested graphs)");
-            if (!_registry.TryGet(op, out var lower))
+            if (!_registry.TryGet(op, out var lower) && op.NestedGraphs.Any())
+                throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: control flow (nested graphs)");
+            if (lower is null)
                 throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: no lowering for {op.QualifiedType}");
             foreach (var input in op.Inputs)
                 if (input is not null && !_tensors.ContainsKey(input))

@@ -94,6 +94,37 @@ public static class ElementwiseLowering
     public static void Register(LoweringRegistry r)
     {
         foreach (var name in ElementwiseEmitters.All.Keys) r.Add(name, Lower);
+        r.Add(Kiln.Ops.Operators.KilnRegions.ElementwiseRegion, LowerRegion, Kiln.Ops.Operators.KilnRegions.Domain);
+    }
+
+    /// <summary>A fused region: one program that loads the region's operands, runs every body operation's emitter, stores its results.</summary>
+    private static void LowerRegion(LoweringContext ctx)
+    {
+        var op = ctx.Op;
+        var body = op.GetGraph("body");
+        var shape = ctx.OutputShape(0);
+        var b = new ProgramBuilder(shape.Length);
+        var regs = new Dictionary<Value, Reg>(ReferenceEqualityComparer.Instance);
+        var views = new List<StridedView>();
+        for (int i = 0; i < op.Inputs.Count; i++)
+        {
+            var t = ctx.Input(i);
+            regs[body.Inputs[i]] = b.LoadNewInput((ElementType)(byte)t.DType);
+            views.Add(new StridedView(t, 0, Layout.BroadcastStrides(t.Shape, shape, op)));
+        }
+        foreach (var inner in body.Operations)
+        {
+            var operands = inner.Inputs.Select(v => v is null ? (Reg?)null : regs[v]).ToArray();
+            var results = ElementwiseEmitters.All[inner.OpType](new EmitContext(b, inner, operands));
+            regs[inner.Output(0)] = results[0];
+        }
+        var outputs = new List<StridedView>();
+        for (int i = 0; i < op.Outputs.Count; i++)
+        {
+            b.StoreNewOutput(regs[body.Outputs[i]], ctx.OutputElementType(i));
+            outputs.Add(StridedView.Contiguous(ctx.NewOutput(i)));
+        }
+        StridedCopy.Dispatch(ctx, b, shape, views, outputs);
     }
 
     private static void Lower(LoweringContext ctx)

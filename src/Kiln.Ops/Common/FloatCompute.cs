@@ -11,6 +11,13 @@ public static class FloatCompute
 {
     public static bool UsesDouble(ElementType t) => t == ElementType.Float64;
 
+    /// <summary>
+    /// Whether long dot products (convolution, matrix products) of this type accumulate in double:
+    /// always, for floats. The reference is the oracle, so it should not carry float32 summation
+    /// noise of its own; only the rounding of each result to the tensor's type remains.
+    /// </summary>
+    public static bool AccumulatesInDouble(ElementType t) => t.IsFloat();
+
     /// <summary>The element type whose storage is T[] (float or double).</summary>
     public static ElementType TypeOf<T>() =>
         typeof(T) == typeof(double) ? ElementType.Float64

@@ -61,7 +61,7 @@ public static class ConvTranspose
             var window = Window.Read(ctx.Op, x.Rank - 2, w.Shape[2..]);
             var geometry = window.Resolve(ctx, x.Shape.AsSpan(2));
             long[] shape = [x.Shape[0], filters, .. geometry.Input];
-            ctx.SetOutput(0, FloatCompute.UsesDouble(x.ElementType)
+            ctx.SetOutput(0, FloatCompute.AccumulatesInDouble(x.ElementType)
                 ? Run<double>(x, w, bias, shape, (int)group, geometry)
                 : Run<float>(x, w, bias, shape, (int)group, geometry));
         }

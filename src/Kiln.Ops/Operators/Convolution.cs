@@ -39,7 +39,7 @@ public static class Convolution
             if (!x.ElementType.IsFloat() || w.ElementType != x.ElementType || (bias is not null && bias.ElementType != x.ElementType))
                 throw ctx.Error("X, W and B must share one float element type");
             var layout = ConvolutionShapes.Check(ctx, x, w, bias);
-            ctx.SetOutput(0, FloatCompute.UsesDouble(x.ElementType) ? Run<double>(x, w, bias, layout) : Run<float>(x, w, bias, layout));
+            ctx.SetOutput(0, FloatCompute.AccumulatesInDouble(x.ElementType) ? Run<double>(x, w, bias, layout) : Run<float>(x, w, bias, layout));
         }
 
         private static TensorData Run<T>(TensorData x, TensorData w, TensorData? bias, ConvolutionLayout layout) where T : unmanaged, System.Numerics.INumber<T>

@@ -60,7 +60,7 @@ public static class MatMul
                 ctx.SetOutput(0, Dispatch.Integer<IntegerMatMul, TensorData>(a.ElementType, new IntegerMatMul(a, b, shape)));
                 return;
             }
-            ctx.SetOutput(0, FloatCompute.UsesDouble(a.ElementType) ? Run<double>(a, b, shape) : Run<float>(a, b, shape));
+            ctx.SetOutput(0, FloatCompute.AccumulatesInDouble(a.ElementType) ? Run<double>(a, b, shape) : Run<float>(a, b, shape));
         }
 
         private static TensorData Run<T>(TensorData a, TensorData b, long[] shape) where T : unmanaged, INumber<T> =>
@@ -109,7 +109,7 @@ public static class MatMul
             var gemm = new GemmKernel(a, b, c, ctx.Op.GetInt("transA", 0) != 0, ctx.Op.GetInt("transB", 0) != 0,
                 ctx.Op.GetFloat("alpha", 1), ctx.Op.GetFloat("beta", 1), ctx.Error);
             if (et.IsInteger()) ctx.SetOutput(0, Dispatch.Integer<GemmKernel, TensorData>(et, gemm));
-            else ctx.SetOutput(0, FloatCompute.UsesDouble(et) ? gemm.Run<double>() : gemm.Run<float>());
+            else ctx.SetOutput(0, FloatCompute.AccumulatesInDouble(et) ? gemm.Run<double>() : gemm.Run<float>());
         }
 
         private readonly struct GemmKernel(TensorData a, TensorData b, TensorData? c, bool transA, bool transB, float alpha, float beta,

@@ -29,14 +29,17 @@ public sealed unsafe class DeviceBuffer : IDisposable
         Length = length;
     }
 
-    /// <summary>Native memory, 64-byte aligned, zeroed; freed on Dispose.</summary>
-    public static DeviceBuffer AllocateNative(long length)
+    /// <summary>
+    /// Native memory, 64-byte aligned, freed on Dispose. Zeroed only when asked: an arena's pages
+    /// are then committed by the kernels that write them, not all at once at allocation.
+    /// </summary>
+    public static DeviceBuffer AllocateNative(long length, bool zeroed = true)
     {
         if (length < 0) throw new KilnRuntimeException(StatusCode.OutOfRange, $"negative buffer size {length}");
         void* p;
         try { p = NativeMemory.AlignedAlloc((nuint)Math.Max(length, 1), 64); }
         catch (OutOfMemoryException) { throw new KilnRuntimeException(StatusCode.ResourceExhausted, $"cannot allocate {length} bytes"); }
-        NativeMemory.Clear(p, (nuint)Math.Max(length, 1));
+        if (zeroed) NativeMemory.Clear(p, (nuint)Math.Max(length, 1));
         return new DeviceBuffer((byte*)p, length) { _nativeOwned = true };
     }
 

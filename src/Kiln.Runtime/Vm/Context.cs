@@ -4,6 +4,13 @@ using Kiln.Runtime.Hal;
 
 namespace Kiln.Runtime.Vm;
 
+/// <summary>Limits and defaults of a <see cref="Context"/>.</summary>
+public sealed record ContextOptions
+{
+    /// <summary>The largest buffer a host program may allocate (arena or output), in bytes.</summary>
+    public long MaxBufferBytes { get; init; } = 16L << 30;
+}
+
 /// <summary>
 /// A module ready to run on a device: its imports resolved to native functions (once, here),
 /// its executables loaded (kernel descriptors verified), its constant segments wrapped as buffers
@@ -19,8 +26,9 @@ public sealed class Context : IDisposable
     private readonly Dictionary<string, Function> _functions = new(StringComparer.Ordinal);
     private bool _disposed;
 
-    internal Context(Instance instance, Module module, Device device)
+    internal Context(Instance instance, Module module, Device device, ContextOptions? options = null)
     {
+        Options = options ?? new ContextOptions();
         Instance = instance;
         Module = module;
         Device = device;
@@ -42,6 +50,7 @@ public sealed class Context : IDisposable
         }
     }
 
+    public ContextOptions Options { get; }
     public Instance Instance { get; }
     public Module Module { get; }
     public Device Device { get; }

@@ -67,10 +67,15 @@ public sealed class Function
     }
 
     /// <summary>Runs the function and returns its outputs (owned by the caller).</summary>
-    public BufferView[] Invoke(params BufferView[] inputs)
+    public BufferView[] Invoke(params BufferView[] inputs) => Invoke(inputs, Timeout.InfiniteTimeSpan, CancellationToken.None);
+
+    /// <summary>Runs the function; the host program stops with an error when cancelled or past <paramref name="timeout"/>.</summary>
+    public BufferView[] Invoke(BufferView[] inputs, TimeSpan timeout, CancellationToken cancellation)
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
+        inv.Cancellation = cancellation;
+        if (timeout != Timeout.InfiniteTimeSpan) inv.DeadlineTicks = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
         try
         {
             var results = new object?[OutputCount];
@@ -89,6 +94,7 @@ public sealed class Function
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
+        inv.Cancellation = cancellation;
         try
         {
             var results = new object?[OutputCount];

@@ -73,11 +73,17 @@ internal static unsafe class HalModule
         long dtype = c.Values[1];
         if (!DTypes.IsValid((int)Math.Clamp(dtype, 0, 255)) || dtype > 255)
             throw new KilnRuntimeException(StatusCode.InvalidArgument, $"hal.view.create: unknown dtype {dtype}");
+        if (c.Values.Length - 2 > Format.ModuleFormat.MaxRank) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"hal.view.create: rank {c.Values.Length - 2} exceeds {Format.ModuleFormat.MaxRank}");
         c.RefResults[0] = new BufferView(buffer, c.Values[0], (DType)dtype, c.Values[2..].ToArray());
     }
 
     private static void BufferArena(ref NativeCall c) => c.RefResults[0] = c.Invocation.GetArena(CheckSize(c.Values[0], "hal.buffer.arena"));
-    private static void BufferAllocate(ref NativeCall c) => c.RefResults[0] = DeviceBuffer.AllocateManaged(CheckSize(c.Values[0], "hal.buffer.allocate"));
+    private static void BufferAllocate(ref NativeCall c)
+    {
+        long size = CheckSize(c.Values[0], "hal.buffer.allocate");
+        c.Invocation.CheckAllocation(size, "hal.buffer.allocate");
+        c.RefResults[0] = DeviceBuffer.AllocateManaged(size);
+    }
 
     private static void BufferConstant(ref NativeCall c)
     {

@@ -57,5 +57,5 @@ public sealed class Instance
     }
 
     /// <summary>Creates a context running <paramref name="module"/> on <paramref name="device"/>.</summary>
-    public Context CreateContext(Module module, Device device) => new(this, module, device);
+    public Context CreateContext(Module module, Device device, ContextOptions? options = null) => new(this, module, device, options);
 }

@@ -25,7 +25,8 @@ internal static unsafe class Interpreter
         refArgs.CopyTo(r);
 
         byte* code = module.Code(function, out _);
-        int pc = 0;
+        int pc = 0, backwardBranches = 0;
+        inv.CheckInterrupt(module.FunctionName(function));
         try
         {
             while (true)
@@ -53,9 +54,9 @@ internal static unsafe class Interpreter
                         r = inv.Refs.AsSpan(refBase, f.RefRegisters);
                         break;
                     case Opcode.CallImport: CallImport(inv, code, ref pc, v, r); break;
-                    case Opcode.Branch: pc = (int)U32(code, ref pc); break;
-                    case Opcode.BranchIf: { long c = v[Reg(code, ref pc)]; uint t = U32(code, ref pc); if (c != 0) pc = (int)t; break; }
-                    case Opcode.BranchUnless: { long c = v[Reg(code, ref pc)]; uint t = U32(code, ref pc); if (c == 0) pc = (int)t; break; }
+                    case Opcode.Branch: pc = Jump(inv, module, function, at, (int)U32(code, ref pc), ref backwardBranches); break;
+                    case Opcode.BranchIf: { long c = v[Reg(code, ref pc)]; uint t = U32(code, ref pc); if (c != 0) pc = Jump(inv, module, function, at, (int)t, ref backwardBranches); break; }
+                    case Opcode.BranchUnless: { long c = v[Reg(code, ref pc)]; uint t = U32(code, ref pc); if (c == 0) pc = Jump(inv, module, function, at, (int)t, ref backwardBranches); break; }
                     case Opcode.Assert:
                     {
                         long c = v[Reg(code, ref pc)];
@@ -91,6 +92,14 @@ internal static unsafe class Interpreter
         {
             throw new KilnRuntimeException(StatusCode.OutOfRange, $"integer overflow in '{module.FunctionName(function)}' at {pc}");
         }
+    }
+
+    /// <summary>A branch; every 1024th backward branch checks for cancellation and the deadline, so no loop can hang a caller.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Jump(Invocation inv, Module m, int function, int at, int target, ref int backwardBranches)
+    {
+        if (target <= at && (++backwardBranches & 1023) == 0) inv.CheckInterrupt(m.FunctionName(function));
+        return target;
     }
 
     private static long Arithmetic(Opcode op, long a, long b, Module m, int function, int at)

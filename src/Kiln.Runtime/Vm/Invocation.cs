@@ -37,13 +37,33 @@ public sealed class Invocation : IDisposable
     /// <summary>The arena of this invocation state: one block, reused while it is large enough.</summary>
     internal DeviceBuffer? Arena;
 
+    /// <summary>Stops the host program when cancelled or past the deadline (checked on backward branches and calls).</summary>
+    internal CancellationToken Cancellation;
+    internal long DeadlineTicks = long.MaxValue;
+
+    internal void CheckInterrupt(string function)
+    {
+        if (Cancellation.IsCancellationRequested)
+            throw new KilnRuntimeException(StatusCode.Cancelled, $"invocation cancelled (in '{function}')");
+        if (Environment.TickCount64 > DeadlineTicks)
+            throw new KilnRuntimeException(StatusCode.DeadlineExceeded, $"invocation passed its deadline (in '{function}')");
+    }
+
+    /// <summary>Allocations are bounded per context, so a hostile module cannot exhaust memory.</summary>
+    internal void CheckAllocation(long bytes, string what)
+    {
+        if (bytes > Context.Options.MaxBufferBytes)
+            throw new KilnRuntimeException(StatusCode.ResourceExhausted, $"{what}: {bytes} bytes exceed the context's limit of {Context.Options.MaxBufferBytes}");
+    }
+
     internal DeviceBuffer GetArena(long size)
     {
         if (Arena is null || Arena.Length < size)
         {
+            CheckAllocation(size, "arena");
             Flush(); // commands recorded so far may still reference the old arena
             Arena?.Dispose();
-            Arena = DeviceBuffer.AllocateNative(size);
+            Arena = DeviceBuffer.AllocateNative(size, zeroed: false); // every kernel writes what it later reads
         }
         return Arena;
     }
@@ -74,6 +94,8 @@ public sealed class Invocation : IDisposable
 
     internal void Reset()
     {
+        Cancellation = default;
+        DeadlineTicks = long.MaxValue;
         Commands.Reset();
         Array.Clear(Refs);
         Array.Clear(ScratchRefs);

@@ -55,11 +55,12 @@ public sealed unsafe class ElementwiseKernel : Kernel
             {
                 long stride = d.Constant(c + 1 + i);
                 if (Math.Abs(stride) > (1L << 40)) throw OutOfRange($"elementwise: operand {k} has invalid stride {stride}");
-                long reach = (d.Constant(i) - 1) * stride;
-                if (reach < 0) lo += reach; else hi += reach;
+                long reach;
+                try { reach = checked((d.Constant(i) - 1) * stride); if (reach < 0) lo = checked(lo + reach); else hi = checked(hi + reach); }
+                catch (OverflowException) { throw OutOfRange($"elementwise: operand {k} offsets overflow"); }
             }
             var dtype = k < _program.Inputs.Length ? _program.Inputs[k] : _program.Outputs[k - _program.Inputs.Length];
-            if (lo < 0 || (hi + 1) * dtype.Size() > d.Binding(k).Length)
+            if (lo < 0 || checked((hi + 1) * dtype.Size()) > d.Binding(k).Length)
                 throw OutOfRange($"elementwise: operand {k} reaches elements {lo}..{hi}, outside its binding of {d.Binding(k).Length} bytes");
         }
     }
