@@ -13,5 +13,7 @@ internal static class KernelLibrary
     {
         yield return (ElementwiseKernel.KernelName, new KernelFactory(ElementwiseKernel.Load));
         yield return (ReduceKernel.KernelName, new KernelFactory(ReduceKernel.Load));
+        yield return (ArgReduceKernel.KernelName, new KernelFactory(ArgReduceKernel.Load));
+        yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
     }
 }
