@@ -15,5 +15,6 @@ internal static class KernelLibrary
         yield return (ReduceKernel.KernelName, new KernelFactory(ReduceKernel.Load));
         yield return (ArgReduceKernel.KernelName, new KernelFactory(ArgReduceKernel.Load));
         yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
+        yield return (ScanKernel.KernelName, new KernelFactory(ScanKernel.Load));
     }
 }

@@ -1,0 +1,154 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using Kiln.Runtime.Hal;
+
+namespace Kiln.Runtime.Kernels.Reduction;
+
+/// <summary>
+/// The portable "scan" kernel: CumSum and CumProd along an axis given at run time, optionally
+/// exclusive (each result leaves out its own element) and reverse (running from the end).
+/// Descriptor (little-endian):
+/// <code>
+/// u8 version(1) · u8 product (0 sum, 1 product) · u8 dtype · u8 axis dtype (int32/int64) · u8 rank (1..8) · u8 exclusive · u8 reverse
+/// </code>
+/// Bindings: x, axis (one element; negative counts from the end), y. Push constants: the dims of x.
+/// The running value is kept in double for floats and in 64 bits for integers (exact, wrapping
+/// back to the element type), and each result is rounded from it, as the reference does.
+/// </summary>
+public sealed unsafe class ScanKernel : Kernel
+{
+    public const string KernelName = "scan";
+    public const byte Version = 1;
+    private const int Tile = 1024;
+    private const long ChunkWork = 64 * 1024;
+
+    private readonly bool _product, _exclusive, _reverse;
+    private readonly DType _dtype, _axisType;
+    private readonly int _rank;
+
+    private ScanKernel(bool product, DType dtype, DType axisType, int rank, bool exclusive, bool reverse) =>
+        (_product, _dtype, _axisType, _rank, _exclusive, _reverse) = (product, dtype, axisType, rank, exclusive, reverse);
+
+    public static byte[] Encode(bool product, DType dtype, DType axisType, int rank, bool exclusive, bool reverse) =>
+        new DescriptorWriter().U8(Version).U8(product ? 1 : 0).U8((byte)dtype).U8((byte)axisType).U8(rank).U8(exclusive ? 1 : 0).U8(reverse ? 1 : 0).ToArray();
+
+    public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
+    {
+        var r = new DescriptorReader(descriptor, KernelName);
+        if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
+        bool product = KernelChecks.Flag(ref r, "product");
+        var dtype = KernelChecks.DType(ref r, DTypeKind.Numeric, "input");
+        var axisType = KernelChecks.DType(ref r, DTypeKind.Index, "axis");
+        int rank = KernelChecks.Rank(ref r);
+        if (rank == 0) throw r.Invalid("rank must be at least 1");
+        bool exclusive = KernelChecks.Flag(ref r, "exclusive"), reverse = KernelChecks.Flag(ref r, "reverse");
+        r.ExpectEnd();
+        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, rank);
+        return new ScanKernel(product, dtype, axisType, rank, exclusive, reverse);
+    }
+
+    public override string Name => KernelName;
+
+    private AxisLanes Lanes(in DispatchState d)
+    {
+        ref readonly var b = ref d.Binding(1);
+        if (b.Length != _axisType.Size()) throw KernelChecks.OutOfRange(KernelName, $"axis must hold one value, its binding has {b.Length} bytes");
+        long axis = _axisType == DType.Int64 ? *(long*)b.Data : *(int*)b.Data;
+        if (axis < -_rank || axis >= _rank) throw KernelChecks.OutOfRange(KernelName, $"axis {axis} is out of range for rank {_rank}");
+        return AxisLanes.Of(d.ConstantSpan, (int)(axis < 0 ? axis + _rank : axis), KernelName);
+    }
+
+    public override void Validate(in DispatchState d)
+    {
+        var lanes = Lanes(d);
+        KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
+        KernelChecks.Fits(d, 2, lanes.Count, _dtype.Size(), KernelName, "the output");
+    }
+
+    private static (long Units, long PerWorkgroup) Plan(AxisLanes lanes)
+    {
+        long units = lanes.Inner == 1 ? lanes.Outer : lanes.Outer * ((lanes.Inner + Tile - 1) / Tile);
+        long work = Math.Max(1, lanes.Length * Math.Min(lanes.Inner, Tile));
+        return (units, Math.Max(1, ChunkWork / work));
+    }
+
+    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
+    {
+        var lanes = Lanes(d);
+        if (lanes.Count == 0) return (0, 1, 1);
+        var (units, per) = Plan(lanes);
+        return ((int)Math.Min(int.MaxValue, (units + per - 1) / per), 1, 1);
+    }
+
+    public override int ScratchBytes(in DispatchState d) => 2 * Tile * sizeof(long);
+
+    public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
+    {
+        switch (_dtype)
+        {
+            case DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64: Run<double>(d, wg); break;
+            case DType.UInt64: Run<ulong>(d, wg); break;
+            default: Run<long>(d, wg); break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Run<TAcc>(in DispatchState d, in WorkgroupState wg) where TAcc : unmanaged, INumber<TAcc>
+    {
+        var lanes = Lanes(d);
+        var (units, per) = Plan(lanes);
+        long first = wg.X * per, last = Math.Min(units, first + per);
+        byte* x = d.Binding(0).Data, y = d.Binding(2).Data;
+        int size = _dtype.Size();
+        var converted = new Span<TAcc>(wg.Scratch, Tile);
+        var running = new Span<TAcc>(wg.Scratch + Tile * sizeof(long), Tile);
+        if (lanes.Inner == 1)
+        {
+            for (long o = first; o < last; o++) Lane(x + o * lanes.Length * size, y + o * lanes.Length * size, lanes.Length, converted, running);
+            return;
+        }
+        long tilesPerRow = (lanes.Inner + Tile - 1) / Tile;
+        long rowBytes = lanes.Inner * size;
+        for (long u = first; u < last; u++)
+        {
+            long o = u / tilesPerRow, j0 = u % tilesPerRow * Tile;
+            int n = (int)Math.Min(Tile, lanes.Inner - j0);
+            long offset = (o * lanes.Length * lanes.Inner + j0) * size;
+            var acc = running[..n];
+            acc.Fill(_product ? TAcc.One : TAcc.Zero);
+            for (long step = 0; step < lanes.Length; step++)
+            {
+                long k = _reverse ? lanes.Length - 1 - step : step;
+                var row = ElementRows.Load(_dtype, x + offset + k * rowBytes, n, converted);
+                if (_exclusive) ElementRows.Store<TAcc>(acc, _dtype, y + offset + k * rowBytes);
+                if (_product) TensorPrimitives.Multiply(acc, row, acc);
+                else TensorPrimitives.Add(acc, row, acc);
+                if (!_exclusive) ElementRows.Store<TAcc>(acc, _dtype, y + offset + k * rowBytes);
+            }
+        }
+    }
+
+    /// <summary>One contiguous lane, tile by tile in scan order.</summary>
+    private void Lane<TAcc>(byte* x, byte* y, long length, Span<TAcc> converted, Span<TAcc> results) where TAcc : unmanaged, INumber<TAcc>
+    {
+        int size = _dtype.Size();
+        var acc = _product ? TAcc.One : TAcc.Zero;
+        long tiles = (length + Tile - 1) / Tile;
+        for (long step = 0; step < tiles; step++)
+        {
+            long t = (_reverse ? tiles - 1 - step : step) * Tile;
+            int n = (int)Math.Min(Tile, length - t);
+            var tile = ElementRows.Load(_dtype, x + t * size, n, converted);
+            var r = results[..n];
+            for (int i = 0; i < n; i++)
+            {
+                int j = _reverse ? n - 1 - i : i;
+                var next = _product ? acc * tile[j] : acc + tile[j];
+                r[j] = _exclusive ? acc : next;
+                acc = next;
+            }
+            ElementRows.Store<TAcc>(r, _dtype, y + t * size);
+        }
+    }
+}
