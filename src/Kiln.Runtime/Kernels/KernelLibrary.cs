@@ -16,5 +16,6 @@ internal static class KernelLibrary
         yield return (ArgReduceKernel.KernelName, new KernelFactory(ArgReduceKernel.Load));
         yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
         yield return (ScanKernel.KernelName, new KernelFactory(ScanKernel.Load));
+        yield return (TopKKernel.KernelName, new KernelFactory(TopKKernel.Load));
     }
 }
