@@ -1,4 +1,5 @@
 using Kiln.Runtime.Kernels.Elementwise;
+using Kiln.Runtime.Kernels.Indexing;
 using Kiln.Runtime.Kernels.Reduction;
 
 namespace Kiln.Runtime.Kernels;
@@ -17,5 +18,8 @@ internal static class KernelLibrary
         yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
         yield return (ScanKernel.KernelName, new KernelFactory(ScanKernel.Load));
         yield return (TopKKernel.KernelName, new KernelFactory(TopKKernel.Load));
+        yield return (GatherKernel.KernelName, new KernelFactory(GatherKernel.Load));
+        yield return (GatherElementsKernel.KernelName, new KernelFactory(GatherElementsKernel.Load));
+        yield return (GatherNDKernel.KernelName, new KernelFactory(GatherNDKernel.Load));
     }
 }
