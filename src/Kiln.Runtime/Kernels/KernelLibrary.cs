@@ -21,5 +21,8 @@ internal static class KernelLibrary
         yield return (GatherKernel.KernelName, new KernelFactory(GatherKernel.Load));
         yield return (GatherElementsKernel.KernelName, new KernelFactory(GatherElementsKernel.Load));
         yield return (GatherNDKernel.KernelName, new KernelFactory(GatherNDKernel.Load));
+        yield return (ScatterElementsKernel.KernelName, new KernelFactory(ScatterElementsKernel.Load));
+        yield return (ScatterNDKernel.KernelName, new KernelFactory(ScatterNDKernel.Load));
+        yield return (TensorScatterKernel.KernelName, new KernelFactory(TensorScatterKernel.Load));
     }
 }
