@@ -24,5 +24,7 @@ internal static class KernelLibrary
         yield return (ScatterElementsKernel.KernelName, new KernelFactory(ScatterElementsKernel.Load));
         yield return (ScatterNDKernel.KernelName, new KernelFactory(ScatterNDKernel.Load));
         yield return (TensorScatterKernel.KernelName, new KernelFactory(TensorScatterKernel.Load));
+        yield return (OneHotKernel.KernelName, new KernelFactory(OneHotKernel.Load));
+        yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
     }
 }
