@@ -26,5 +26,6 @@ internal static class KernelLibrary
         yield return (TensorScatterKernel.KernelName, new KernelFactory(TensorScatterKernel.Load));
         yield return (OneHotKernel.KernelName, new KernelFactory(OneHotKernel.Load));
         yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
+        yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
     }
 }
