@@ -1,5 +1,6 @@
 using Kiln.Runtime.Kernels.Elementwise;
 using Kiln.Runtime.Kernels.Indexing;
+using Kiln.Runtime.Kernels.Losses;
 using Kiln.Runtime.Kernels.Reduction;
 
 namespace Kiln.Runtime.Kernels;
@@ -27,5 +28,6 @@ internal static class KernelLibrary
         yield return (OneHotKernel.KernelName, new KernelFactory(OneHotKernel.Load));
         yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
         yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
+        yield return (NllLossKernel.KernelName, new KernelFactory(NllLossKernel.Load));
     }
 }
