@@ -1,3 +1,4 @@
+using Kiln.Runtime.Kernels.Contraction;
 using Kiln.Runtime.Kernels.Elementwise;
 using Kiln.Runtime.Kernels.Indexing;
 using Kiln.Runtime.Kernels.Losses;
@@ -29,5 +30,6 @@ internal static class KernelLibrary
         yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
         yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
         yield return (NllLossKernel.KernelName, new KernelFactory(NllLossKernel.Load));
+        yield return (BatchedMatMulKernel.KernelName, new KernelFactory(BatchedMatMulKernel.Load));
     }
 }

@@ -60,6 +60,13 @@ public static class ReduceLowering
             if (a < -rank || a >= rank) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: axis {a} is out of range for rank {rank}");
             mask |= 1u << (int)(a < 0 ? a + rank : a);
         }
+        Emit(ctx, map, combine, finalize, x, mask, y);
+    }
+
+    /// <summary>Reduces the axes of <paramref name="x"/> in <paramref name="mask"/> into <paramref name="y"/> (split in two dispatches when large).</summary>
+    public static void Emit(LoweringContext ctx, ReduceMap map, ReduceCombine combine, ReduceFinalize finalize, TensorRef x, uint mask, TensorRef y)
+    {
+        int rank = x.Rank;
         Dim groups = 1, reduced = 1;
         for (int d = 0; d < rank; d++)
             if ((mask >> d & 1) != 0) reduced *= x.Shape[d];
