@@ -13,6 +13,9 @@ public sealed record CompileOptions
     /// <summary>Called with the stage name and the IR (or plan) text after every stage (the --print-ir-after-all hook).</summary>
     public Action<string, string>? PrintAfterStage { get; init; }
 
+    /// <summary>The kernel target: "portable" (prebuilt kernels, runs everywhere) or "il" (code generated at load).</summary>
+    public string Target { get; init; } = "portable";
+
     /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
     public bool Fuse { get; init; } = true;
 }

@@ -114,7 +114,7 @@ public static class ElementwiseLowering
         }
         foreach (var inner in body.Operations)
         {
-            var operands = inner.Inputs.Select(v => v is null ? (Reg?)null : regs[v]).ToArray();
+            var operands = inner.Inputs.Select((v, k) => v is null || ElementwiseEmitters.IsTypeOnly(inner.OpType, k) ? (Reg?)null : regs[v]).ToArray();
             var results = ElementwiseEmitters.All[inner.OpType](new EmitContext(b, inner, operands));
             regs[inner.Output(0)] = results[0];
         }
@@ -136,7 +136,7 @@ public static class ElementwiseLowering
         var views = new List<StridedView>();
         for (int i = 0; i < regs.Length; i++)
         {
-            if (ctx.OptionalInput(i) is not { } t) continue;
+            if (ctx.OptionalInput(i) is not { } t || ElementwiseEmitters.IsTypeOnly(op.OpType, i)) continue;
             regs[i] = b.LoadNewInput((ElementType)(byte)t.DType);
             views.Add(new StridedView(t, 0, Layout.BroadcastStrides(t.Shape, shape, op)));
         }

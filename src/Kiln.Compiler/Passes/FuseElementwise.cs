@@ -104,16 +104,24 @@ public static class FuseElementwise
         var map = new Dictionary<Value, Value>(ReferenceEqualityComparer.Instance);
         var external = new List<Value>();
         foreach (var m in g.Members)
-            foreach (var i in m.Inputs)
-                if (i is not null && !g.Values.Contains(i) && !map.ContainsKey(i))
+            for (int k = 0; k < m.Inputs.Count; k++)
+                if (m.Inputs[k] is { } i && !g.Values.Contains(i) && !map.ContainsKey(i) && !ElementwiseEmitters.IsTypeOnly(m.OpType, k))
                 {
                     external.Add(i);
                     map[i] = body.AddInput(graph.UniqueName(i.Name + "_in"), i.Type);
                 }
         foreach (var m in g.Members)
         {
-            var copy = body.AddOperation(m.OpType, m.Inputs.Select(i => i is null ? null : map[i]), m.Outputs.Select(o => o is null ? null : graph.UniqueName(o.Name)),
-                m.Attributes, m.Domain, m.Name, m.Outputs.Select(o => o?.Type ?? new TensorType(ElementType.Float32, Shape.Unranked)));
+            // CastLike becomes Cast inside a region: its second operand only named a type.
+            bool castLike = m.OpType == "CastLike";
+            string opType = castLike ? "Cast" : m.OpType;
+            IEnumerable<Value?> inputs = castLike ? m.Inputs.Take(1) : m.Inputs;
+            IDictionary<string, AttributeValue> attributes = castLike
+                ? new Dictionary<string, AttributeValue> { ["to"] = AttributeValue.Int((long)m.Output(0).TensorType.ElementType) }
+                : m.Attributes;
+            var copy = body.AddOperation(opType, inputs.Select(i => i is null ? null : map[i]),
+                m.Outputs.Select(o => o is null ? null : graph.UniqueName(o.Name)),
+                attributes, m.Domain, m.Name, m.Outputs.Select(o => o?.Type ?? new TensorType(ElementType.Float32, Shape.Unranked)));
             for (int k = 0; k < m.Outputs.Count; k++)
                 if (m.Outputs[k] is { } o) map[o] = copy.Output(k);
         }

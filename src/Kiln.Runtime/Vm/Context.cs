@@ -75,6 +75,17 @@ public sealed class Context : IDisposable
         }
     }
 
+    private long _arenaBytes;
+
+    /// <summary>The largest arena any invocation of this context has used, in bytes (for memory reports).</summary>
+    public long ArenaBytes => Interlocked.Read(ref _arenaBytes);
+
+    internal void NoteArena(long bytes)
+    {
+        long seen;
+        while (bytes > (seen = Interlocked.Read(ref _arenaBytes)) && Interlocked.CompareExchange(ref _arenaBytes, bytes, seen) != seen) { }
+    }
+
     internal Invocation Rent() => _idle.TryTake(out var inv) ? inv : new Invocation(this);
     internal void Return(Invocation inv) { inv.Reset(); _idle.Add(inv); }
 

@@ -64,6 +64,7 @@ public sealed class Invocation : IDisposable
             Flush(); // commands recorded so far may still reference the old arena
             Arena?.Dispose();
             Arena = DeviceBuffer.AllocateNative(size, zeroed: false); // every kernel writes what it later reads
+            Context.NoteArena(size);
         }
         return Arena;
     }

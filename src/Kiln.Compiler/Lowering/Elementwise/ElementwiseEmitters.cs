@@ -28,6 +28,9 @@ public static class ElementwiseEmitters
 {
     public static IReadOnlyDictionary<string, Emitter> All { get; } = Build();
 
+    /// <summary>Operands that only supply a type (CastLike's target): not loaded, never broadcast.</summary>
+    public static bool IsTypeOnly(string opType, int input) => opType == "CastLike" && input == 1;
+
     private static Dictionary<string, Emitter> Build()
     {
         var d = new Dictionary<string, Emitter>(StringComparer.Ordinal);
