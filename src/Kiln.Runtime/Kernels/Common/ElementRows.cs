@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using System.Runtime.InteropServices;
 using Kiln.Runtime.Kernels.Elementwise;
 
 namespace Kiln.Runtime.Kernels;
@@ -28,10 +27,7 @@ internal static unsafe class ElementRows
         {
             case DType.Float32: Convert<float, T>(src, dst); break;
             case DType.Float64: Convert<double, T>(src, dst); break;
-            case DType.Float16:
-                if (typeof(T) == typeof(float)) TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(src, n), MemoryMarshal.Cast<T, float>(dst));
-                else Convert<Half, T>(src, dst);
-                break;
+            case DType.Float16: Convert<Half, T>(src, dst); break;
             case DType.BFloat16:
                 for (int i = 0; i < n; i++) dst[i] = T.CreateTruncating(ScalarMath.ToBFloat16Float(((ushort*)src)[i]));
                 break;
@@ -65,10 +61,7 @@ internal static unsafe class ElementRows
         {
             case DType.Float32: Convert<T, float>(values, dst); break;
             case DType.Float64: Convert<T, double>(values, dst); break;
-            case DType.Float16:
-                if (typeof(T) == typeof(float)) TensorPrimitives.ConvertToHalf(MemoryMarshal.Cast<T, float>(values), new Span<Half>(dst, n));
-                else Convert<T, Half>(values, dst);
-                break;
+            case DType.Float16: Convert<T, Half>(values, dst); break;
             case DType.BFloat16:
                 for (int i = 0; i < n; i++) ((ushort*)dst)[i] = ScalarMath.FromFloatToBFloat16(float.CreateTruncating(values[i]));
                 break;
@@ -106,17 +99,12 @@ internal static unsafe class ElementRows
         }
     }
 
-    private static void Convert<TFrom, TTo>(byte* src, Span<TTo> dst) where TFrom : unmanaged, INumberBase<TFrom> where TTo : unmanaged, INumberBase<TTo>
-    {
-        var s = (TFrom*)src;
-        for (int i = 0; i < dst.Length; i++) dst[i] = TTo.CreateTruncating(s[i]);
-    }
+    // CreateTruncating semantics, vectorized where TensorPrimitives can.
+    private static void Convert<TFrom, TTo>(byte* src, Span<TTo> dst) where TFrom : unmanaged, INumberBase<TFrom> where TTo : unmanaged, INumberBase<TTo> =>
+        TensorPrimitives.ConvertTruncating(new ReadOnlySpan<TFrom>(src, dst.Length), dst);
 
-    private static void Convert<TFrom, TTo>(ReadOnlySpan<TFrom> src, byte* dst) where TFrom : unmanaged, INumberBase<TFrom> where TTo : unmanaged, INumberBase<TTo>
-    {
-        var d = (TTo*)dst;
-        for (int i = 0; i < src.Length; i++) d[i] = TTo.CreateTruncating(src[i]);
-    }
+    private static void Convert<TFrom, TTo>(ReadOnlySpan<TFrom> src, byte* dst) where TFrom : unmanaged, INumberBase<TFrom> where TTo : unmanaged, INumberBase<TTo> =>
+        TensorPrimitives.ConvertTruncating(src, new Span<TTo>(dst, src.Length));
 }
 
 /// <summary>

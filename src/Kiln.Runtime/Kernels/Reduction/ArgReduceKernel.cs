@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Kiln.Runtime.Hal;
 
 namespace Kiln.Runtime.Kernels.Reduction;
@@ -56,6 +58,8 @@ public sealed unsafe class ArgReduceKernel : Kernel
     {
         var lanes = Lanes(d);
         if (lanes.Length == 0 && lanes.LaneCount > 0) throw KernelChecks.OutOfRange(KernelName, $"axis {_axis} is empty: there is no extreme to point at");
+        if (lanes.Inner > 1 && lanes.Length > 1 << 24 && _dtype is DType.Float32 or DType.Float16 or DType.BFloat16)
+            throw KernelChecks.OutOfRange(KernelName, $"an axis of {lanes.Length} elements is longer than float positions count exactly");
         KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
         KernelChecks.Fits(d, 1, lanes.LaneCount, sizeof(long), KernelName, "the output");
     }
@@ -113,14 +117,12 @@ public sealed unsafe class ArgReduceKernel : Kernel
             int n = (int)Math.Min(Tile, lanes.Inner - j0);
             byte* lane0 = x + (o * lanes.Length * lanes.Inner + j0) * size;
             ElementRows.Load(_dtype, lane0, n, converted).CopyTo(best);
-            bestIndex[..n].Clear();
+            // Winning rows are kept as T beside the values (exact: the axis length is checked against T's integers).
+            var winner = MemoryMarshal.Cast<long, T>(bestIndex)[..n];
+            winner.Clear();
             for (long k = 1; k < lanes.Length; k++)
-            {
-                var row = ElementRows.Load(_dtype, lane0 + k * lanes.Inner * size, n, converted);
-                for (int j = 0; j < n; j++)
-                    if (Better(row[j], best[j])) { best[j] = row[j]; bestIndex[j] = k; }
-            }
-            bestIndex[..n].CopyTo(new Span<long>(y + o * lanes.Inner + j0, n));
+                Update(ElementRows.Load(_dtype, lane0 + k * lanes.Inner * size, n, converted), best[..n], winner, T.CreateTruncating(k));
+            for (int j = 0; j < n; j++) y[o * lanes.Inner + j0 + j] = long.CreateTruncating(winner[j]);
         }
     }
 
@@ -137,6 +139,30 @@ public sealed unsafe class ArgReduceKernel : Kernel
                 if (Better(tile[j], best)) { best = tile[j]; bestIndex = t + j; }
         }
         return bestIndex;
+    }
+
+    /// <summary>Row k of a tile of lanes against the best so far: lanes where it is better take its value and k.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Update<T>(ReadOnlySpan<T> row, Span<T> best, Span<T> winner, T k) where T : unmanaged, INumber<T>
+    {
+        int n = row.Length, j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var kk = Vector256.Create(k);
+            for (; j <= n - Vector256<T>.Count; j += Vector256<T>.Count)
+            {
+                var v = Vector256.Create(row.Slice(j, Vector256<T>.Count));
+                var b = Vector256.Create(best.Slice(j, Vector256<T>.Count));
+                // The vector form of Better: a NaN best never loses; a NaN wins; ties only with select_last_index.
+                var better = ~Vector256.Equals(v, v) | (_seekMax ? Vector256.GreaterThan(v, b) : Vector256.LessThan(v, b));
+                if (_selectLast) better |= Vector256.Equals(v, b);
+                better = Vector256.AndNot(better, ~Vector256.Equals(b, b));
+                Vector256.ConditionalSelect(better, v, b).CopyTo(best.Slice(j));
+                Vector256.ConditionalSelect(better, kk, Vector256.Create(winner.Slice(j, Vector256<T>.Count))).CopyTo(winner.Slice(j));
+            }
+        }
+        for (; j < n; j++)
+            if (Better(row[j], best[j])) { best[j] = row[j]; winner[j] = k; }
     }
 
     /// <summary>Whether v replaces the current best: never once the best is NaN; a NaN always; ties only with select_last_index.</summary>

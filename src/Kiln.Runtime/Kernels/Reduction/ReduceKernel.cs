@@ -285,24 +285,13 @@ public sealed unsafe class ReduceKernel : Kernel
         max = next;
     }
 
-    /// <summary>Σ exp(x − shift) over a tile, in the tile's float type (exp of values ≤ 0 summed in double).</summary>
+    /// <summary>Σ exp(x − shift) over a tile (exp of values ≤ 0, so the tile's float sum is safe; the caller carries it in double).</summary>
     private static double SumExpShifted<T>(ReadOnlySpan<T> tile, double shift, Span<T> temp) where T : unmanaged, INumber<T>
     {
-        var t = temp[..tile.Length];
         if (typeof(T) == typeof(float))
-        {
-            var f = MemoryMarshal.Cast<T, float>(t);
-            TensorPrimitives.Subtract(MemoryMarshal.Cast<T, float>(tile), (float)shift, f);
-            TensorPrimitives.Exp(f, f);
-            return TensorPrimitives.Sum<float>(f);
-        }
+            return ExpRows.ExpShifted(MemoryMarshal.Cast<T, float>(tile), (float)shift, MemoryMarshal.Cast<T, float>(temp));
         if (typeof(T) == typeof(double))
-        {
-            var f = MemoryMarshal.Cast<T, double>(t);
-            TensorPrimitives.Subtract(MemoryMarshal.Cast<T, double>(tile), shift, f);
-            TensorPrimitives.Exp(f, f);
-            return TensorPrimitives.Sum<double>(f);
-        }
+            return ExpRows.ExpShifted(MemoryMarshal.Cast<T, double>(tile), shift, MemoryMarshal.Cast<T, double>(temp));
         throw new InvalidOperationException("log-sum-exp computes in float or double");
     }
 

@@ -85,16 +85,41 @@ public sealed unsafe class ScanKernel : Kernel
 
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
-        switch (_dtype)
+        switch (_dtype, _product)
         {
-            case DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64: Run<double>(d, wg); break;
-            case DType.UInt64: Run<ulong>(d, wg); break;
-            default: Run<long>(d, wg); break;
+            case (DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64, false): Run<double, Sum<double>>(d, wg); break;
+            case (DType.Float32 or DType.Float16 or DType.BFloat16 or DType.Float64, true): Run<double, Product<double>>(d, wg); break;
+            case (DType.UInt64, false): Run<ulong, Sum<ulong>>(d, wg); break;
+            case (DType.UInt64, true): Run<ulong, Product<ulong>>(d, wg); break;
+            case (_, false): Run<long, Sum<long>>(d, wg); break;
+            default: Run<long, Product<long>>(d, wg); break;
         }
     }
 
+    /// <summary>A running combination: its start value, one step, and a whole row of steps.</summary>
+    private interface IStep<T> where T : unmanaged
+    {
+        static abstract T Start { get; }
+        static abstract T Apply(T running, T x);
+        static abstract void Apply(Span<T> running, ReadOnlySpan<T> x);
+    }
+
+    private readonly struct Sum<T> : IStep<T> where T : unmanaged, INumber<T>
+    {
+        public static T Start => T.Zero;
+        public static T Apply(T running, T x) => running + x;
+        public static void Apply(Span<T> running, ReadOnlySpan<T> x) => TensorPrimitives.Add(running, x, running);
+    }
+
+    private readonly struct Product<T> : IStep<T> where T : unmanaged, INumber<T>
+    {
+        public static T Start => T.One;
+        public static T Apply(T running, T x) => running * x;
+        public static void Apply(Span<T> running, ReadOnlySpan<T> x) => TensorPrimitives.Multiply(running, x, running);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Run<TAcc>(in DispatchState d, in WorkgroupState wg) where TAcc : unmanaged, INumber<TAcc>
+    private void Run<TAcc, TStep>(in DispatchState d, in WorkgroupState wg) where TAcc : unmanaged, INumber<TAcc> where TStep : IStep<TAcc>
     {
         var lanes = Lanes(d);
         var (units, per) = Plan(lanes);
@@ -105,7 +130,7 @@ public sealed unsafe class ScanKernel : Kernel
         var running = new Span<TAcc>(wg.Scratch + Tile * sizeof(long), Tile);
         if (lanes.Inner == 1)
         {
-            for (long o = first; o < last; o++) Lane(x + o * lanes.Length * size, y + o * lanes.Length * size, lanes.Length, converted, running);
+            for (long o = first; o < last; o++) Lane<TAcc, TStep>(x + o * lanes.Length * size, y + o * lanes.Length * size, lanes.Length, converted, running);
             return;
         }
         long tilesPerRow = (lanes.Inner + Tile - 1) / Tile;
@@ -116,24 +141,23 @@ public sealed unsafe class ScanKernel : Kernel
             int n = (int)Math.Min(Tile, lanes.Inner - j0);
             long offset = (o * lanes.Length * lanes.Inner + j0) * size;
             var acc = running[..n];
-            acc.Fill(_product ? TAcc.One : TAcc.Zero);
+            acc.Fill(TStep.Start);
             for (long step = 0; step < lanes.Length; step++)
             {
                 long k = _reverse ? lanes.Length - 1 - step : step;
                 var row = ElementRows.Load(_dtype, x + offset + k * rowBytes, n, converted);
                 if (_exclusive) ElementRows.Store<TAcc>(acc, _dtype, y + offset + k * rowBytes);
-                if (_product) TensorPrimitives.Multiply(acc, row, acc);
-                else TensorPrimitives.Add(acc, row, acc);
+                TStep.Apply(acc, row);
                 if (!_exclusive) ElementRows.Store<TAcc>(acc, _dtype, y + offset + k * rowBytes);
             }
         }
     }
 
     /// <summary>One contiguous lane, tile by tile in scan order.</summary>
-    private void Lane<TAcc>(byte* x, byte* y, long length, Span<TAcc> converted, Span<TAcc> results) where TAcc : unmanaged, INumber<TAcc>
+    private void Lane<TAcc, TStep>(byte* x, byte* y, long length, Span<TAcc> converted, Span<TAcc> results) where TAcc : unmanaged, INumber<TAcc> where TStep : IStep<TAcc>
     {
         int size = _dtype.Size();
-        var acc = _product ? TAcc.One : TAcc.Zero;
+        var acc = TStep.Start;
         long tiles = (length + Tile - 1) / Tile;
         for (long step = 0; step < tiles; step++)
         {
@@ -141,13 +165,11 @@ public sealed unsafe class ScanKernel : Kernel
             int n = (int)Math.Min(Tile, length - t);
             var tile = ElementRows.Load(_dtype, x + t * size, n, converted);
             var r = results[..n];
-            for (int i = 0; i < n; i++)
-            {
-                int j = _reverse ? n - 1 - i : i;
-                var next = _product ? acc * tile[j] : acc + tile[j];
-                r[j] = _exclusive ? acc : next;
-                acc = next;
-            }
+            int j = _reverse ? n - 1 : 0, direction = _reverse ? -1 : 1;
+            if (_exclusive)
+                for (int i = 0; i < n; i++, j += direction) { r[j] = acc; acc = TStep.Apply(acc, tile[j]); }
+            else
+                for (int i = 0; i < n; i++, j += direction) { acc = TStep.Apply(acc, tile[j]); r[j] = acc; }
             ElementRows.Store<TAcc>(r, _dtype, y + t * size);
         }
     }

@@ -155,11 +155,12 @@ public sealed unsafe class SoftmaxKernel : Kernel
         double sum = 0;
         for (long t = 0; t < length; t += Tile)
         {
-            var exp = ExpShifted(ElementRows.Load(_dtype, x + t * size, (int)Math.Min(Tile, length - t), rows.Converted), max, rows.Temp);
-            sum += double.CreateTruncating(TensorPrimitives.Sum<T>(exp));
+            var tile = ElementRows.Load(_dtype, x + t * size, (int)Math.Min(Tile, length - t), rows.Converted);
+            var exp = rows.Temp[..tile.Length];
+            sum += double.CreateTruncating(ExpRows.ExpShifted(tile, max, exp));
             if (keepExp && _kind == SoftmaxKind.Softmax) ElementRows.Store<T>(exp, _dtype, y + t * size);
         }
-        T scale = T.CreateTruncating(sum), shift = max + T.CreateTruncating(Math.Log(sum));
+        T scale = T.CreateTruncating(1 / sum), shift = max + T.CreateTruncating(Math.Log(sum));
         for (long t = 0; t < length; t += Tile)
         {
             int n = (int)Math.Min(Tile, length - t);
@@ -169,10 +170,14 @@ public sealed unsafe class SoftmaxKernel : Kernel
             else if (keepExp)
             {
                 var stored = new Span<T>(y + t * size, n);
-                TensorPrimitives.Divide(stored, scale, stored);
+                TensorPrimitives.Multiply(stored, scale, stored);
                 continue;
             }
-            else TensorPrimitives.Divide(ExpShifted(ElementRows.Load(_dtype, x + t * size, n, rows.Converted), max, rows.Temp), scale, result);
+            else
+            {
+                ExpRows.ExpShifted(ElementRows.Load(_dtype, x + t * size, n, rows.Converted), max, result);
+                TensorPrimitives.Multiply(result, scale, result);
+            }
             ElementRows.Store<T>(result, _dtype, y + t * size);
         }
     }
@@ -207,16 +212,17 @@ public sealed unsafe class SoftmaxKernel : Kernel
         sum.Clear();
         for (long k = 0; k < length; k++)
         {
-            var exp = ExpShifted(ElementRows.Load(_dtype, x + k * rowBytes, n, rows.Converted), max, temp);
-            TensorPrimitives.Add(sum, exp, sum);
-            if (keepExp && _kind == SoftmaxKind.Softmax) ElementRows.Store<T>(exp, _dtype, y + k * rowBytes);
+            ExpRows.ExpShiftedAccumulate(ElementRows.Load(_dtype, x + k * rowBytes, n, rows.Converted), max, temp, sum);
+            if (keepExp && _kind == SoftmaxKind.Softmax) ElementRows.Store<T>(temp, _dtype, y + k * rowBytes);
         }
+        // LogSoftmax subtracts max + log(sum); softmax multiplies by 1 / sum.
         var shift = rows.Shift[..n];
         if (_kind == SoftmaxKind.LogSoftmax)
         {
             TensorPrimitives.Log(sum, shift);
             TensorPrimitives.Add(shift, max, shift);
         }
+        else TensorPrimitives.Reciprocal(sum, sum);
         for (long k = 0; k < length; k++)
         {
             if (_kind == SoftmaxKind.LogSoftmax)
@@ -224,27 +230,16 @@ public sealed unsafe class SoftmaxKernel : Kernel
             else if (keepExp)
             {
                 var stored = new Span<T>(y + k * rowBytes, n);
-                TensorPrimitives.Divide(stored, sum, stored);
+                TensorPrimitives.Multiply(stored, sum, stored);
                 continue;
             }
-            else TensorPrimitives.Divide(ExpShifted(ElementRows.Load(_dtype, x + k * rowBytes, n, rows.Converted), max, temp), sum, temp);
+            else
+            {
+                // Recomputed (y cannot hold exp exactly); softmax leaves Shift free to take the sums, unused here.
+                ExpRows.ExpShiftedAccumulate(ElementRows.Load(_dtype, x + k * rowBytes, n, rows.Converted), max, temp, shift);
+                TensorPrimitives.Multiply(temp, sum, temp);
+            }
             ElementRows.Store<T>(temp, _dtype, y + k * rowBytes);
         }
-    }
-
-    private static Span<T> ExpShifted<T>(ReadOnlySpan<T> x, T shift, Span<T> into) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var r = into[..x.Length];
-        TensorPrimitives.Subtract(x, shift, r);
-        TensorPrimitives.Exp(r, r);
-        return r;
-    }
-
-    private static Span<T> ExpShifted<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> shift, Span<T> into) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        var r = into[..x.Length];
-        TensorPrimitives.Subtract(x, shift, r);
-        TensorPrimitives.Exp(r, r);
-        return r;
     }
 }

@@ -92,24 +92,69 @@ public sealed unsafe class TopKKernel : Kernel
         int length = (int)lanes.Length, size = _dtype.Size();
         byte* x = d.Binding(0).Data, values = d.Binding(2).Data;
         long* indices = (long*)d.Binding(3).Data;
-        T* keys = (T*)wg.Scratch;
+        var buffer = new Span<T>(wg.Scratch, length);
         var order = new Span<int>(wg.Scratch + length * sizeof(long), length);
         for (long lane = first; lane < last; lane++)
         {
             long outer = lane / lanes.Inner, inner = lane % lanes.Inner;
             byte* src = x + (outer * lanes.Length * lanes.Inner + inner) * size;
-            for (int j = 0; j < length; j++)
+            ReadOnlySpan<T> keys;
+            if (lanes.Inner == 1) keys = ElementRows.Load(_dtype, src, length, buffer);
+            else
             {
-                keys[j] = ElementRows.LoadOne<T>(_dtype, src + j * lanes.Inner * size);
-                order[j] = j;
+                for (int j = 0; j < length; j++) buffer[j] = ElementRows.LoadOne<T>(_dtype, src + j * lanes.Inner * size);
+                keys = buffer;
             }
-            order.Sort(new Order<T>(keys, _largest));
-            long dst = outer * k * lanes.Inner + inner;
-            for (int j = 0; j < k; j++, dst += lanes.Inner)
+            fixed (T* p = keys)
             {
-                Buffer.MemoryCopy(src + order[j] * lanes.Inner * size, values + dst * size, size, size);
-                indices[dst] = order[j];
+                var best = Select(new Order<T>(p, _largest), order, (int)k);
+                long dst = outer * k * lanes.Inner + inner;
+                for (int j = 0; j < k; j++, dst += lanes.Inner)
+                {
+                    Buffer.MemoryCopy(src + best[j] * lanes.Inner * size, values + dst * size, size, size);
+                    indices[dst] = best[j];
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// The positions of the k best elements, best first. A few among many are kept in a heap whose
+    /// root is the worst kept (most elements fail one comparison with it); otherwise all are sorted.
+    /// </summary>
+    private static Span<int> Select<TOrder>(TOrder order, Span<int> positions, int k) where TOrder : IComparer<int>
+    {
+        int n = positions.Length;
+        if (k * 8 >= n)
+        {
+            for (int j = 0; j < n; j++) positions[j] = j;
+            positions.Sort(order);
+            return positions[..k];
+        }
+        var heap = positions[..k];
+        for (int j = 0; j < k; j++) heap[j] = j;
+        for (int j = k / 2 - 1; j >= 0; j--) SiftDown(heap, j, order);
+        for (int j = k; j < n; j++)
+            if (k > 0 && order.Compare(j, heap[0]) < 0)
+            {
+                heap[0] = j;
+                SiftDown(heap, 0, order);
+            }
+        heap.Sort(order);
+        return heap;
+    }
+
+    /// <summary>Restores the heap property below <paramref name="i"/>: every parent is worse than its children.</summary>
+    private static void SiftDown<TOrder>(Span<int> heap, int i, TOrder order) where TOrder : IComparer<int>
+    {
+        while (true)
+        {
+            int worst = i, left = 2 * i + 1, right = left + 1;
+            if (left < heap.Length && order.Compare(heap[left], heap[worst]) > 0) worst = left;
+            if (right < heap.Length && order.Compare(heap[right], heap[worst]) > 0) worst = right;
+            if (worst == i) return;
+            (heap[i], heap[worst]) = (heap[worst], heap[i]);
+            i = worst;
         }
     }
 
