@@ -106,25 +106,3 @@ internal static unsafe class ElementRows
     private static void Convert<TFrom, TTo>(ReadOnlySpan<TFrom> src, byte* dst) where TFrom : unmanaged, INumberBase<TFrom> where TTo : unmanaged, INumberBase<TTo> =>
         TensorPrimitives.ConvertTruncating(src, new Span<TTo>(dst, src.Length));
 }
-
-/// <summary>
-/// A tensor seen as lanes along one axis: [Outer, Length, Inner] in row-major order, so element k
-/// of lane (o, i) is at (o · Length + k) · Inner + i.
-/// </summary>
-internal readonly record struct AxisLanes(long Outer, long Length, long Inner)
-{
-    public long Count => Outer * Length * Inner;
-    public long LaneCount => Outer * Inner;
-
-    /// <summary>The lanes of a tensor with the given (checked) dims along <paramref name="axis"/>.</summary>
-    public static AxisLanes Of(ReadOnlySpan<long> dims, int axis, string kernel)
-    {
-        // Each part is checked on its own: an empty axis must not hide an overflowing neighbour.
-        long outer = KernelChecks.Product(dims[..axis], kernel, "tensor size");
-        long inner = KernelChecks.Product(dims[(axis + 1)..], kernel, "tensor size");
-        long length = KernelChecks.Size(dims[axis], kernel, "axis size");
-        KernelChecks.Multiply(KernelChecks.Multiply(outer, length, kernel, "tensor size"), inner, kernel, "tensor size");
-        KernelChecks.Multiply(outer, inner, kernel, "tensor size");
-        return new AxisLanes(outer, length, inner);
-    }
-}

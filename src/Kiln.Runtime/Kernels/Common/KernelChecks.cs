@@ -75,10 +75,13 @@ internal static class KernelChecks
         return v <= 1 ? v == 1 : throw r.Invalid($"{what} must be 0 or 1, got {v}");
     }
 
-    public static void Counts(ref DescriptorReader r, int bindings, int expectedBindings, int constants, int expectedConstants)
+    /// <summary>Checks a kernel record's binding and push-constant counts against what its descriptor implies.</summary>
+    public static void Counts(string kernel, int bindings, int expectedBindings, int constants, int expectedConstants)
     {
-        if (bindings != expectedBindings) throw r.Invalid($"{bindings} bindings, the descriptor needs {expectedBindings}");
-        if (constants != expectedConstants) throw r.Invalid($"{constants} push constants, the descriptor needs {expectedConstants}");
+        if (bindings != expectedBindings)
+            throw new KilnRuntimeException(StatusCode.InvalidModule, $"kernel '{kernel}': {bindings} bindings, the descriptor needs {expectedBindings}");
+        if (constants != expectedConstants)
+            throw new KilnRuntimeException(StatusCode.InvalidModule, $"kernel '{kernel}': {constants} push constants, the descriptor needs {expectedConstants}");
     }
 }
 

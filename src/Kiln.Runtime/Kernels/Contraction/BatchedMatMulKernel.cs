@@ -35,7 +35,7 @@ public sealed unsafe class BatchedMatMulKernel : Kernel
         var dtype = KernelChecks.DType(ref r, DTypeKind.Float, "element");
         if (!Supports(dtype)) throw r.Invalid($"{dtype.Name()} is not float32 or float64");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, 4);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 4);
         return new BatchedMatMulKernel(dtype);
     }
 

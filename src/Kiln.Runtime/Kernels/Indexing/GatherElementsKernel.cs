@@ -35,7 +35,7 @@ public sealed unsafe class GatherElementsKernel : Kernel
         if (rank == 0) throw r.Invalid("rank must be at least 1");
         int axis = KernelChecks.Axis(ref r, rank);
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, 2 * rank);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 2 * rank);
         return new GatherElementsKernel(dtype, indexType, rank, axis);
     }
 

@@ -30,7 +30,7 @@ public sealed unsafe class GatherKernel : Kernel
         var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
         var indexType = KernelChecks.DType(ref r, DTypeKind.Index, "index");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, 4);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 4);
         return new GatherKernel(dtype, indexType);
     }
 

@@ -36,7 +36,7 @@ public sealed unsafe class GatherNDKernel : Kernel
         int batchDims = r.U8();
         if (batchDims >= Math.Min(dataRank, indexRank)) throw r.Invalid($"batch_dims {batchDims} must be below both ranks ({dataRank}, {indexRank})");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, dataRank + indexRank);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
         return new GatherNDKernel(dtype, indexType, dataRank, indexRank, batchDims);
     }
 

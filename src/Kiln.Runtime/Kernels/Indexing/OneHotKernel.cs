@@ -34,7 +34,7 @@ public sealed unsafe class OneHotKernel : Kernel
         var depthType = KernelChecks.DType(ref r, DTypeKind.Numeric, "depth");
         var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 4, constantCount, 3);
+        KernelChecks.Counts(KernelName, bindingCount, 4, constantCount, 3);
         return new OneHotKernel(indexType, depthType, dtype);
     }
 

@@ -52,7 +52,7 @@ public sealed unsafe class PadKernel : Kernel
         if (axes != 0 && !KernelChecks.Is((DType)axes, DTypeKind.Index)) throw r.Invalid($"axes dtype {axes} is not int32 or int64");
         r.ExpectEnd();
         var kernel = new PadKernel(dtype, rank, mode, hasValue, (DType)axes);
-        KernelChecks.Counts(ref r, bindingCount, kernel.OutputBinding + 1, constantCount, 2 * rank);
+        KernelChecks.Counts(KernelName, bindingCount, kernel.OutputBinding + 1, constantCount, 2 * rank);
         return kernel;
     }
 

@@ -39,7 +39,7 @@ public sealed unsafe class ScatterElementsKernel : Kernel
         int axis = KernelChecks.Axis(ref r, rank);
         var reduction = ScatterUpdates.Read(ref r, dtype);
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, 2 * rank);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 2 * rank);
         return new ScatterElementsKernel(dtype, indexType, rank, axis, reduction);
     }
 

@@ -38,7 +38,7 @@ public sealed unsafe class ScatterNDKernel : Kernel
         if (dataRank == 0 || indexRank == 0) throw r.Invalid("data and indices need rank 1 or more");
         var reduction = ScatterUpdates.Read(ref r, dtype);
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, dataRank + indexRank);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
         return new ScatterNDKernel(dtype, indexType, dataRank, indexRank, reduction);
     }
 

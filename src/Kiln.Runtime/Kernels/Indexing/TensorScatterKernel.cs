@@ -40,7 +40,7 @@ public sealed unsafe class TensorScatterKernel : Kernel
         if (axis == 0) throw r.Invalid("the sequence axis cannot be the batch axis");
         bool circular = KernelChecks.Flag(ref r, "circular"), hasIndices = KernelChecks.Flag(ref r, "has write indices");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, hasIndices ? 3 : 2, constantCount, rank + 1);
+        KernelChecks.Counts(KernelName, bindingCount, hasIndices ? 3 : 2, constantCount, rank + 1);
         return new TensorScatterKernel(dtype, rank, axis, circular, hasIndices);
     }
 

@@ -32,7 +32,7 @@ public sealed unsafe class TriluKernel : Kernel
         var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
         bool upper = KernelChecks.Flag(ref r, "upper"), hasK = KernelChecks.Flag(ref r, "has k");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, hasK ? 3 : 2, constantCount, 3);
+        KernelChecks.Counts(KernelName, bindingCount, hasK ? 3 : 2, constantCount, 3);
         return new TriluKernel(dtype, upper, hasK);
     }
 

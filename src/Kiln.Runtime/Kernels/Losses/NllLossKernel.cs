@@ -45,7 +45,7 @@ public sealed unsafe class NllLossKernel : Kernel
         bool hasWeight = KernelChecks.Flag(ref r, "has weight"), hasIgnore = KernelChecks.Flag(ref r, "has ignore index");
         long ignoreIndex = r.I64();
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, hasWeight ? 4 : 3, constantCount, 3);
+        KernelChecks.Counts(KernelName, bindingCount, hasWeight ? 4 : 3, constantCount, 3);
         return new NllLossKernel(dtype, targetType, reduction, hasWeight, hasIgnore, ignoreIndex);
     }
 

@@ -46,7 +46,7 @@ public sealed unsafe class ArgReduceKernel : Kernel
         int axis = KernelChecks.Axis(ref r, rank);
         bool seekMax = KernelChecks.Flag(ref r, "seek max"), selectLast = KernelChecks.Flag(ref r, "select last");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 2, constantCount, rank);
+        KernelChecks.Counts(KernelName, bindingCount, 2, constantCount, rank);
         return new ArgReduceKernel(dtype, rank, axis, seekMax, selectLast);
     }
 
@@ -64,21 +64,9 @@ public sealed unsafe class ArgReduceKernel : Kernel
         KernelChecks.Fits(d, 1, lanes.LaneCount, sizeof(long), KernelName, "the output");
     }
 
-    /// <summary>Units: single lanes when the axis is innermost, otherwise tiles of neighbouring lanes.</summary>
-    private static (long Units, long PerWorkgroup) Plan(AxisLanes lanes)
-    {
-        long units = lanes.Inner == 1 ? lanes.Outer : lanes.Outer * ((lanes.Inner + Tile - 1) / Tile);
-        long work = Math.Max(1, lanes.Length * Math.Min(lanes.Inner, Tile));
-        return (units, Math.Max(1, ChunkWork / work));
-    }
+    private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);
 
-    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
-    {
-        var lanes = Lanes(d);
-        if (lanes.LaneCount == 0) return (0, 1, 1);
-        var (units, per) = Plan(lanes);
-        return ((int)Math.Min(int.MaxValue, (units + per - 1) / per), 1, 1);
-    }
+    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) => (Work(Lanes(d)).Workgroups, 1, 1);
 
     public override int ScratchBytes(in DispatchState d) => 3 * Tile * sizeof(long);
 
@@ -97,24 +85,22 @@ public sealed unsafe class ArgReduceKernel : Kernel
     private void Run<T>(in DispatchState d, in WorkgroupState wg) where T : unmanaged, INumber<T>
     {
         var lanes = Lanes(d);
-        var (units, per) = Plan(lanes);
-        long first = wg.X * per, last = Math.Min(units, first + per);
+        var work = Work(lanes);
+        var (first, last) = work.UnitsOf(wg.X);
         byte* x = d.Binding(0).Data;
         long* y = (long*)d.Binding(1).Data;
         int size = _dtype.Size();
         var converted = new Span<T>(wg.Scratch, Tile);
         var best = new Span<T>(wg.Scratch + Tile * sizeof(long), Tile);
         var bestIndex = new Span<long>(wg.Scratch + 2 * Tile * sizeof(long), Tile);
-        if (lanes.Inner == 1)
+        if (work.ContiguousLanes)
         {
             for (long o = first; o < last; o++) y[o] = ScanLane(x + o * lanes.Length * size, lanes.Length, converted);
             return;
         }
-        long tilesPerRow = (lanes.Inner + Tile - 1) / Tile;
         for (long u = first; u < last; u++)
         {
-            long o = u / tilesPerRow, j0 = u % tilesPerRow * Tile;
-            int n = (int)Math.Min(Tile, lanes.Inner - j0);
+            var (o, j0, n) = work.TileOf(u);
             byte* lane0 = x + (o * lanes.Length * lanes.Inner + j0) * size;
             ElementRows.Load(_dtype, lane0, n, converted).CopyTo(best);
             // Winning rows are kept as T beside the values (exact: the axis length is checked against T's integers).

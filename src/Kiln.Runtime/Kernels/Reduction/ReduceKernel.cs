@@ -33,8 +33,7 @@ public sealed unsafe class ReduceKernel : Kernel
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
     {
         var desc = ReduceDescriptor.Decode(descriptor);
-        var r = new DescriptorReader(descriptor, KernelName);
-        KernelChecks.Counts(ref r, bindingCount, desc.BindingCount, constantCount, desc.ConstantCount);
+        KernelChecks.Counts(KernelName, bindingCount, desc.BindingCount, constantCount, desc.ConstantCount);
         return new ReduceKernel(desc);
     }
 
@@ -89,8 +88,8 @@ public sealed unsafe class ReduceKernel : Kernel
         if (slices < 1 || slices > MaxSlices) throw KernelChecks.OutOfRange(KernelName, $"slice count {slices} is outside [1, {MaxSlices}]");
         KernelChecks.Multiply(g.Reduced, slices, KernelName, "slices of the reduction");
         bool integer = DomainOf(_desc.Input) is Domain.Long or Domain.ULong;
-        if (_desc.Finalize == ReduceFinalize.Divide && integer && g.Reduced > 0 && d.Constant(_desc.DivisorConstant) == 0)
-            throw KernelChecks.OutOfRange(KernelName, "an integer mean needs a nonzero divisor");
+        if (_desc.Finalize == ReduceFinalize.Divide && integer && g.Reduced > 0 && d.Constant(_desc.DivisorConstant) < 1)
+            throw KernelChecks.OutOfRange(KernelName, $"an integer mean needs a positive divisor, got {d.Constant(_desc.DivisorConstant)}");
         KernelChecks.Fits(d, 0, KernelChecks.Product(Dims(d), KernelName, "input size"), _desc.Input.Size(), KernelName, "the input");
         KernelChecks.Fits(d, _desc.BindingCount - 1, KernelChecks.Multiply(g.Groups, slices, KernelName, "output size"), _desc.Output.Size(), KernelName, "the output");
         if (Plan(g, slices).Workgroups > int.MaxValue) throw KernelChecks.OutOfRange(KernelName, "too many workgroups");

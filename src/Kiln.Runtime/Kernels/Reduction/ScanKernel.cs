@@ -44,7 +44,7 @@ public sealed unsafe class ScanKernel : Kernel
         if (rank == 0) throw r.Invalid("rank must be at least 1");
         bool exclusive = KernelChecks.Flag(ref r, "exclusive"), reverse = KernelChecks.Flag(ref r, "reverse");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 3, constantCount, rank);
+        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, rank);
         return new ScanKernel(product, dtype, axisType, rank, exclusive, reverse);
     }
 
@@ -66,20 +66,9 @@ public sealed unsafe class ScanKernel : Kernel
         KernelChecks.Fits(d, 2, lanes.Count, _dtype.Size(), KernelName, "the output");
     }
 
-    private static (long Units, long PerWorkgroup) Plan(AxisLanes lanes)
-    {
-        long units = lanes.Inner == 1 ? lanes.Outer : lanes.Outer * ((lanes.Inner + Tile - 1) / Tile);
-        long work = Math.Max(1, lanes.Length * Math.Min(lanes.Inner, Tile));
-        return (units, Math.Max(1, ChunkWork / work));
-    }
+    private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);
 
-    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
-    {
-        var lanes = Lanes(d);
-        if (lanes.Count == 0) return (0, 1, 1);
-        var (units, per) = Plan(lanes);
-        return ((int)Math.Min(int.MaxValue, (units + per - 1) / per), 1, 1);
-    }
+    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) => (Work(Lanes(d)).Workgroups, 1, 1);
 
     public override int ScratchBytes(in DispatchState d) => 2 * Tile * sizeof(long);
 
@@ -122,23 +111,21 @@ public sealed unsafe class ScanKernel : Kernel
     private void Run<TAcc, TStep>(in DispatchState d, in WorkgroupState wg) where TAcc : unmanaged, INumber<TAcc> where TStep : IStep<TAcc>
     {
         var lanes = Lanes(d);
-        var (units, per) = Plan(lanes);
-        long first = wg.X * per, last = Math.Min(units, first + per);
+        var work = Work(lanes);
+        var (first, last) = work.UnitsOf(wg.X);
         byte* x = d.Binding(0).Data, y = d.Binding(2).Data;
         int size = _dtype.Size();
         var converted = new Span<TAcc>(wg.Scratch, Tile);
         var running = new Span<TAcc>(wg.Scratch + Tile * sizeof(long), Tile);
-        if (lanes.Inner == 1)
+        if (work.ContiguousLanes)
         {
             for (long o = first; o < last; o++) Lane<TAcc, TStep>(x + o * lanes.Length * size, y + o * lanes.Length * size, lanes.Length, converted, running);
             return;
         }
-        long tilesPerRow = (lanes.Inner + Tile - 1) / Tile;
         long rowBytes = lanes.Inner * size;
         for (long u = first; u < last; u++)
         {
-            long o = u / tilesPerRow, j0 = u % tilesPerRow * Tile;
-            int n = (int)Math.Min(Tile, lanes.Inner - j0);
+            var (o, j0, n) = work.TileOf(u);
             long offset = (o * lanes.Length * lanes.Inner + j0) * size;
             var acc = running[..n];
             acc.Fill(TStep.Start);

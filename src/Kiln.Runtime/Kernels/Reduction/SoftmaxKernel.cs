@@ -47,7 +47,7 @@ public sealed unsafe class SoftmaxKernel : Kernel
         if (rank == 0) throw r.Invalid("rank must be at least 1");
         int axis = KernelChecks.Axis(ref r, rank);
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 2, constantCount, rank);
+        KernelChecks.Counts(KernelName, bindingCount, 2, constantCount, rank);
         return new SoftmaxKernel(kind, dtype, rank, axis);
     }
 
@@ -62,20 +62,9 @@ public sealed unsafe class SoftmaxKernel : Kernel
         KernelChecks.Fits(d, 1, lanes.Count, _dtype.Size(), KernelName, "the output");
     }
 
-    private static (long Units, long PerWorkgroup) Plan(AxisLanes lanes)
-    {
-        long units = lanes.Inner == 1 ? lanes.Outer : lanes.Outer * ((lanes.Inner + Tile - 1) / Tile);
-        long work = Math.Max(1, lanes.Length * Math.Min(lanes.Inner, Tile));
-        return (units, Math.Max(1, ChunkWork / work));
-    }
+    private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);
 
-    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
-    {
-        var lanes = Lanes(d);
-        if (lanes.Count == 0) return (0, 1, 1);
-        var (units, per) = Plan(lanes);
-        return ((int)Math.Min(int.MaxValue, (units + per - 1) / per), 1, 1);
-    }
+    public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) => (Work(Lanes(d)).Workgroups, 1, 1);
 
     public override int ScratchBytes(in DispatchState d) => 6 * Tile * sizeof(double);
 
@@ -105,23 +94,22 @@ public sealed unsafe class SoftmaxKernel : Kernel
     private void Run<T>(in DispatchState d, in WorkgroupState wg) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var lanes = Lanes(d);
-        var (units, per) = Plan(lanes);
-        long first = wg.X * per, last = Math.Min(units, first + per);
+        var work = Work(lanes);
+        var (first, last) = work.UnitsOf(wg.X);
         byte* x = d.Binding(0).Data, y = d.Binding(1).Data;
         var rows = new Rows<T>(wg.Scratch);
-        if (lanes.Inner == 1)
+        if (work.ContiguousLanes)
         {
             long offset = first * lanes.Length * _dtype.Size();
             for (long o = first; o < last; o++, offset += lanes.Length * _dtype.Size())
                 Lane(x + offset, y + offset, lanes.Length, ref rows);
             return;
         }
-        long tilesPerRow = (lanes.Inner + Tile - 1) / Tile;
         for (long u = first; u < last; u++)
         {
-            long o = u / tilesPerRow, j0 = u % tilesPerRow * Tile;
+            var (o, j0, n) = work.TileOf(u);
             long offset = (o * lanes.Length * lanes.Inner + j0) * _dtype.Size();
-            Columns(x + offset, y + offset, lanes.Length, lanes.Inner * _dtype.Size(), (int)Math.Min(Tile, lanes.Inner - j0), ref rows);
+            Columns(x + offset, y + offset, lanes.Length, lanes.Inner * _dtype.Size(), n, ref rows);
         }
     }
 

@@ -39,7 +39,7 @@ public sealed unsafe class TopKKernel : Kernel
         int axis = KernelChecks.Axis(ref r, rank);
         bool largest = KernelChecks.Flag(ref r, "largest");
         r.ExpectEnd();
-        KernelChecks.Counts(ref r, bindingCount, 4, constantCount, rank + 1);
+        KernelChecks.Counts(KernelName, bindingCount, 4, constantCount, rank + 1);
         return new TopKKernel(dtype, rank, axis, largest);
     }
 
