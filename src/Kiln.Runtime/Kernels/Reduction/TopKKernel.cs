@@ -62,6 +62,7 @@ public sealed unsafe class TopKKernel : Kernel
         KernelChecks.Fits(d, 3, lanes.LaneCount * k, sizeof(long), KernelName, "the indices");
     }
 
+    /// <summary>Lanes per workgroup: selecting from a lane costs several passes over it (loading, then comparisons).</summary>
     private static long LanesPerWorkgroup(AxisLanes lanes) => Math.Max(1, ChunkWork / Math.Max(1, lanes.Length * 8));
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
