@@ -13,11 +13,11 @@ internal readonly record struct AxisLanes(long Outer, long Length, long Inner)
     public static AxisLanes Of(ReadOnlySpan<long> dims, int axis, string kernel)
     {
         // Each part is checked on its own: an empty axis must not hide an overflowing neighbour.
-        long outer = KernelChecks.Product(dims[..axis], kernel, "tensor size");
-        long inner = KernelChecks.Product(dims[(axis + 1)..], kernel, "tensor size");
-        long length = KernelChecks.Size(dims[axis], kernel, "axis size");
-        KernelChecks.Multiply(KernelChecks.Multiply(outer, length, kernel, "tensor size"), inner, kernel, "tensor size");
-        KernelChecks.Multiply(outer, inner, kernel, "tensor size");
+        long outer = DispatchChecks.Product(dims[..axis], kernel, "tensor size");
+        long inner = DispatchChecks.Product(dims[(axis + 1)..], kernel, "tensor size");
+        long length = DispatchChecks.Size(dims[axis], kernel, "axis size");
+        DispatchChecks.Multiply(DispatchChecks.Multiply(outer, length, kernel, "tensor size"), inner, kernel, "tensor size");
+        DispatchChecks.Multiply(outer, inner, kernel, "tensor size");
         return new AxisLanes(outer, length, inner);
     }
 }

@@ -32,10 +32,10 @@ public sealed unsafe class BatchedMatMulKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Float, "element");
+        var dtype = r.ReadDType(DTypeKind.Float, "element");
         if (!Supports(dtype)) throw r.Invalid($"{dtype.Name()} is not float32 or float64");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 4);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, 4);
         return new BatchedMatMulKernel(dtype);
     }
 
@@ -46,9 +46,9 @@ public sealed unsafe class BatchedMatMulKernel : Kernel
     public override void Validate(in DispatchState d)
     {
         var (batch, m, k, n) = Shape(d);
-        KernelChecks.Fits(d, 0, KernelChecks.Product([batch, m, k], KernelName, "A size"), _dtype.Size(), KernelName, "A");
-        KernelChecks.Fits(d, 1, KernelChecks.Product([batch, k, n], KernelName, "B size"), _dtype.Size(), KernelName, "B");
-        KernelChecks.Fits(d, 2, KernelChecks.Product([batch, m, n], KernelName, "C size"), _dtype.Size(), KernelName, "C");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product([batch, m, k], KernelName, "A size"), _dtype.Size(), KernelName, "A");
+        DispatchChecks.Fits(d, 1, DispatchChecks.Product([batch, k, n], KernelName, "B size"), _dtype.Size(), KernelName, "B");
+        DispatchChecks.Fits(d, 2, DispatchChecks.Product([batch, m, n], KernelName, "C size"), _dtype.Size(), KernelName, "C");
     }
 
     private static (long Units, long TilesPerRow, long PerWorkgroup) Plan(long batch, long m, long k, long n)

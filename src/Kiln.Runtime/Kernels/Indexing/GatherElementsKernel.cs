@@ -29,13 +29,13 @@ public sealed unsafe class GatherElementsKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        var indexType = KernelChecks.DType(ref r, DTypeKind.Index, "index");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        var indexType = r.ReadDType(DTypeKind.Index, "index");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
-        int axis = KernelChecks.Axis(ref r, rank);
+        int axis = r.ReadAxis(rank);
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 2 * rank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, 2 * rank);
         return new GatherElementsKernel(dtype, indexType, rank, axis);
     }
 
@@ -46,12 +46,12 @@ public sealed unsafe class GatherElementsKernel : Kernel
         var dataDims = d.ConstantSpan[.._rank];
         var indexDims = d.ConstantSpan[_rank..];
         for (int i = 0; i < _rank; i++)
-            if (i != _axis && KernelChecks.Size(indexDims[i], KernelName, "index dimension") > dataDims[i])
-                throw KernelChecks.OutOfRange(KernelName, $"indices dimension {i} ({indexDims[i]}) exceeds data's ({dataDims[i]})");
-        long count = KernelChecks.Product(indexDims, KernelName, "index count");
-        KernelChecks.Fits(d, 0, KernelChecks.Product(dataDims, KernelName, "data size"), _dtype.Size(), KernelName, "data");
-        KernelChecks.Fits(d, 1, count, _indexType.Size(), KernelName, "indices");
-        KernelChecks.Fits(d, 2, count, _dtype.Size(), KernelName, "the result");
+            if (i != _axis && DispatchChecks.Size(indexDims[i], KernelName, "index dimension") > dataDims[i])
+                throw DispatchChecks.OutOfRange(KernelName, $"indices dimension {i} ({indexDims[i]}) exceeds data's ({dataDims[i]})");
+        long count = DispatchChecks.Product(indexDims, KernelName, "index count");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product(dataDims, KernelName, "data size"), _dtype.Size(), KernelName, "data");
+        DispatchChecks.Fits(d, 1, count, _indexType.Size(), KernelName, "indices");
+        DispatchChecks.Fits(d, 2, count, _dtype.Size(), KernelName, "the result");
     }
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)

@@ -27,10 +27,10 @@ public sealed unsafe class GatherKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        var indexType = KernelChecks.DType(ref r, DTypeKind.Index, "index");
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        var indexType = r.ReadDType(DTypeKind.Index, "index");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, 4);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, 4);
         return new GatherKernel(dtype, indexType);
     }
 
@@ -42,9 +42,9 @@ public sealed unsafe class GatherKernel : Kernel
     public override void Validate(in DispatchState d)
     {
         var (outer, size, inner, count) = Shape(d);
-        KernelChecks.Fits(d, 0, KernelChecks.Product([outer, size, inner], KernelName, "data size"), _dtype.Size(), KernelName, "data");
-        KernelChecks.Fits(d, 1, KernelChecks.Size(count, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
-        KernelChecks.Fits(d, 2, KernelChecks.Product([outer, count, inner], KernelName, "result size"), _dtype.Size(), KernelName, "the result");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product([outer, size, inner], KernelName, "data size"), _dtype.Size(), KernelName, "data");
+        DispatchChecks.Fits(d, 1, DispatchChecks.Size(count, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
+        DispatchChecks.Fits(d, 2, DispatchChecks.Product([outer, count, inner], KernelName, "result size"), _dtype.Size(), KernelName, "the result");
     }
 
     private static long RowsPerWorkgroup(long inner) => Math.Max(1, ChunkWork / Math.Max(1, inner));

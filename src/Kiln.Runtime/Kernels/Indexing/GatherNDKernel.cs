@@ -30,13 +30,13 @@ public sealed unsafe class GatherNDKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        var indexType = KernelChecks.DType(ref r, DTypeKind.Index, "index");
-        int dataRank = KernelChecks.Rank(ref r), indexRank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        var indexType = r.ReadDType(DTypeKind.Index, "index");
+        int dataRank = r.ReadRank(), indexRank = r.ReadRank();
         int batchDims = r.U8();
         if (batchDims >= Math.Min(dataRank, indexRank)) throw r.Invalid($"batch_dims {batchDims} must be below both ranks ({dataRank}, {indexRank})");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
         return new GatherNDKernel(dtype, indexType, dataRank, indexRank, batchDims);
     }
 
@@ -48,21 +48,21 @@ public sealed unsafe class GatherNDKernel : Kernel
         var dataDims = d.ConstantSpan[.._dataRank];
         var indexDims = d.ConstantSpan[_dataRank..];
         long k = indexDims[^1];
-        if (k < 1 || _batchDims + k > _dataRank) throw KernelChecks.OutOfRange(KernelName, $"index tuples of length {k} with batch_dims {_batchDims} do not fit data of rank {_dataRank}");
+        if (k < 1 || _batchDims + k > _dataRank) throw DispatchChecks.OutOfRange(KernelName, $"index tuples of length {k} with batch_dims {_batchDims} do not fit data of rank {_dataRank}");
         for (int i = 0; i < _batchDims; i++)
-            if (indexDims[i] != dataDims[i]) throw KernelChecks.OutOfRange(KernelName, $"batch dimension {i} differs: indices {indexDims[i]}, data {dataDims[i]}");
-        long tuples = KernelChecks.Product(indexDims[..^1], KernelName, "tuple count");
-        long batches = KernelChecks.Product(indexDims[.._batchDims], KernelName, "batch count");
-        long slice = KernelChecks.Product(dataDims[(_batchDims + (int)k)..], KernelName, "slice size");
+            if (indexDims[i] != dataDims[i]) throw DispatchChecks.OutOfRange(KernelName, $"batch dimension {i} differs: indices {indexDims[i]}, data {dataDims[i]}");
+        long tuples = DispatchChecks.Product(indexDims[..^1], KernelName, "tuple count");
+        long batches = DispatchChecks.Product(indexDims[.._batchDims], KernelName, "batch count");
+        long slice = DispatchChecks.Product(dataDims[(_batchDims + (int)k)..], KernelName, "slice size");
         return ((int)k, tuples, batches == 0 ? 0 : tuples / batches, slice);
     }
 
     public override void Validate(in DispatchState d)
     {
         var (k, tuples, _, slice) = Layout(d);
-        KernelChecks.Fits(d, 0, KernelChecks.Product(d.ConstantSpan[.._dataRank], KernelName, "data size"), _dtype.Size(), KernelName, "data");
-        KernelChecks.Fits(d, 1, KernelChecks.Multiply(tuples, k, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
-        KernelChecks.Fits(d, 2, KernelChecks.Multiply(tuples, slice, KernelName, "result size"), _dtype.Size(), KernelName, "the result");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product(d.ConstantSpan[.._dataRank], KernelName, "data size"), _dtype.Size(), KernelName, "data");
+        DispatchChecks.Fits(d, 1, DispatchChecks.Multiply(tuples, k, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
+        DispatchChecks.Fits(d, 2, DispatchChecks.Multiply(tuples, slice, KernelName, "result size"), _dtype.Size(), KernelName, "the result");
     }
 
     private static long TuplesPerWorkgroup(long slice) => Math.Max(1, ChunkWork / Math.Max(1, slice));

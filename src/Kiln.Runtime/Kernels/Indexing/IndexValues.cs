@@ -22,7 +22,7 @@ internal static unsafe class IndexValues
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static KilnRuntimeException Fail(long index, long size, string kernel) =>
-        KernelChecks.OutOfRange(kernel, $"index {index} is out of range for an axis of size {size}");
+        DispatchChecks.OutOfRange(kernel, $"index {index} is out of range for an axis of size {size}");
 
     /// <summary>Copies one element of <paramref name="size"/> bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -30,11 +30,11 @@ public sealed unsafe class OneHotKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var indexType = KernelChecks.DType(ref r, DTypeKind.Numeric, "index");
-        var depthType = KernelChecks.DType(ref r, DTypeKind.Numeric, "depth");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
+        var indexType = r.ReadDType(DTypeKind.Numeric, "index");
+        var depthType = r.ReadDType(DTypeKind.Numeric, "depth");
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 4, constantCount, 3);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 4, constantCount, 3);
         return new OneHotKernel(indexType, depthType, dtype);
     }
 
@@ -44,13 +44,13 @@ public sealed unsafe class OneHotKernel : Kernel
     {
         long outer = d.Constant(0), depth = d.Constant(1), inner = d.Constant(2);
         ref readonly var depthBinding = ref d.Binding(1);
-        if (depthBinding.Length != _depthType.Size()) throw KernelChecks.OutOfRange(KernelName, $"depth must hold one value, its binding has {depthBinding.Length} bytes");
+        if (depthBinding.Length != _depthType.Size()) throw DispatchChecks.OutOfRange(KernelName, $"depth must hold one value, its binding has {depthBinding.Length} bytes");
         long given = (long)ElementRows.LoadOne<double>(_depthType, depthBinding.Data);
-        if (given != depth) throw KernelChecks.OutOfRange(KernelName, $"depth is {given} at run time, but the result was compiled for {depth}");
-        if (depth < 1) throw KernelChecks.OutOfRange(KernelName, $"depth {depth} must be positive");
-        KernelChecks.Fits(d, 0, KernelChecks.Product([outer, inner], KernelName, "index count"), _indexType.Size(), KernelName, "indices");
-        KernelChecks.Fits(d, 2, 2, _dtype.Size(), KernelName, "values");
-        KernelChecks.Fits(d, 3, KernelChecks.Product([outer, depth, inner], KernelName, "result size"), _dtype.Size(), KernelName, "the result");
+        if (given != depth) throw DispatchChecks.OutOfRange(KernelName, $"depth is {given} at run time, but the result was compiled for {depth}");
+        if (depth < 1) throw DispatchChecks.OutOfRange(KernelName, $"depth {depth} must be positive");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product([outer, inner], KernelName, "index count"), _indexType.Size(), KernelName, "indices");
+        DispatchChecks.Fits(d, 2, 2, _dtype.Size(), KernelName, "values");
+        DispatchChecks.Fits(d, 3, DispatchChecks.Product([outer, depth, inner], KernelName, "result size"), _dtype.Size(), KernelName, "the result");
     }
 
     private static long OuterPerWorkgroup(long depth, long inner) => Math.Max(1, ChunkWork / Math.Max(1, depth * inner));

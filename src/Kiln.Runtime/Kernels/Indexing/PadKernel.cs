@@ -42,17 +42,17 @@ public sealed unsafe class PadKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
         var mode = (PadMode)r.U8();
         if (mode > PadMode.Wrap) throw r.Invalid($"unknown mode {(byte)mode}");
-        bool hasValue = KernelChecks.Flag(ref r, "has value");
+        bool hasValue = r.ReadFlag("has value");
         byte axes = r.U8();
-        if (axes != 0 && !KernelChecks.Is((DType)axes, DTypeKind.Index)) throw r.Invalid($"axes dtype {axes} is not int32 or int64");
+        if (axes != 0 && !DescriptorFields.Is((DType)axes, DTypeKind.Index)) throw r.Invalid($"axes dtype {axes} is not int32 or int64");
         r.ExpectEnd();
         var kernel = new PadKernel(dtype, rank, mode, hasValue, (DType)axes);
-        KernelChecks.Counts(KernelName, bindingCount, kernel.OutputBinding + 1, constantCount, 2 * rank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, kernel.OutputBinding + 1, constantCount, 2 * rank);
         return kernel;
     }
 
@@ -72,10 +72,10 @@ public sealed unsafe class PadKernel : Kernel
         {
             ref readonly var axes = ref d.Binding(_hasValue ? 3 : 2);
             axisCount = axes.Length / _axesType.Size();
-            if (axisCount > _rank) throw KernelChecks.OutOfRange(KernelName, $"{axisCount} axes for rank {_rank}");
+            if (axisCount > _rank) throw DispatchChecks.OutOfRange(KernelName, $"{axisCount} axes for rank {_rank}");
         }
         if (padCount != 2 * axisCount || pads.Length != padCount * sizeof(long))
-            throw KernelChecks.OutOfRange(KernelName, $"{pads.Length / sizeof(long)} pads for {axisCount} axes (needs two int64 per axis)");
+            throw DispatchChecks.OutOfRange(KernelName, $"{pads.Length / sizeof(long)} pads for {axisCount} axes (needs two int64 per axis)");
         uint seen = 0;
         for (int i = 0; i < axisCount; i++)
         {
@@ -83,9 +83,9 @@ public sealed unsafe class PadKernel : Kernel
             if (HasAxes)
             {
                 a = IndexValues.Read(_axesType, d.Binding(_hasValue ? 3 : 2).Data, i);
-                if (a < -_rank || a >= _rank) throw KernelChecks.OutOfRange(KernelName, $"axis {a} is out of range for rank {_rank}");
+                if (a < -_rank || a >= _rank) throw DispatchChecks.OutOfRange(KernelName, $"axis {a} is out of range for rank {_rank}");
                 if (a < 0) a += _rank;
-                if ((seen & 1u << (int)a) != 0) throw KernelChecks.OutOfRange(KernelName, $"axis {a} is listed twice");
+                if ((seen & 1u << (int)a) != 0) throw DispatchChecks.OutOfRange(KernelName, $"axis {a} is listed twice");
                 seen |= 1u << (int)a;
             }
             begin[(int)a] = ((long*)pads.Data)[i];
@@ -93,11 +93,11 @@ public sealed unsafe class PadKernel : Kernel
         }
         for (int a = 0; a < _rank; a++)
         {
-            long x = KernelChecks.Size(xDims[a], KernelName, "dimension"), y = KernelChecks.Size(yDims[a], KernelName, "dimension");
-            if (Math.Abs(begin[a]) > KernelChecks.MaxElements || Math.Abs(end[a]) > KernelChecks.MaxElements || x + begin[a] + end[a] != y)
-                throw KernelChecks.OutOfRange(KernelName, $"pads {begin[a]}, {end[a]} make axis {a} of size {x} into {x + begin[a] + end[a]}, but the result was compiled with {y}");
+            long x = DispatchChecks.Size(xDims[a], KernelName, "dimension"), y = DispatchChecks.Size(yDims[a], KernelName, "dimension");
+            if (Math.Abs(begin[a]) > DispatchChecks.MaxElements || Math.Abs(end[a]) > DispatchChecks.MaxElements || x + begin[a] + end[a] != y)
+                throw DispatchChecks.OutOfRange(KernelName, $"pads {begin[a]}, {end[a]} make axis {a} of size {x} into {x + begin[a] + end[a]}, but the result was compiled with {y}");
             if (x == 0 && y > 0 && _mode != PadMode.Constant)
-                throw KernelChecks.OutOfRange(KernelName, $"cannot pad empty axis {a} in {_mode.ToString().ToLowerInvariant()} mode");
+                throw DispatchChecks.OutOfRange(KernelName, $"cannot pad empty axis {a} in {_mode.ToString().ToLowerInvariant()} mode");
         }
     }
 
@@ -105,9 +105,9 @@ public sealed unsafe class PadKernel : Kernel
     {
         Span<long> begin = stackalloc long[_rank];
         Begins(d, begin);
-        if (_hasValue && d.Binding(2).Length != _dtype.Size()) throw KernelChecks.OutOfRange(KernelName, $"the constant value must be one element, its binding has {d.Binding(2).Length} bytes");
-        KernelChecks.Fits(d, 0, KernelChecks.Product(d.ConstantSpan[.._rank], KernelName, "input size"), _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, OutputBinding, KernelChecks.Product(d.ConstantSpan[_rank..], KernelName, "output size"), _dtype.Size(), KernelName, "the output");
+        if (_hasValue && d.Binding(2).Length != _dtype.Size()) throw DispatchChecks.OutOfRange(KernelName, $"the constant value must be one element, its binding has {d.Binding(2).Length} bytes");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product(d.ConstantSpan[.._rank], KernelName, "input size"), _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, OutputBinding, DispatchChecks.Product(d.ConstantSpan[_rank..], KernelName, "output size"), _dtype.Size(), KernelName, "the output");
     }
 
     private static long RowsPerWorkgroup(long rowLength) => Math.Max(1, ChunkWork / Math.Max(1, rowLength));

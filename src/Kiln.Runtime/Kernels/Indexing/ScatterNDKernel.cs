@@ -32,13 +32,13 @@ public sealed unsafe class ScatterNDKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        var indexType = KernelChecks.DType(ref r, DTypeKind.Index, "index");
-        int dataRank = KernelChecks.Rank(ref r), indexRank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        var indexType = r.ReadDType(DTypeKind.Index, "index");
+        int dataRank = r.ReadRank(), indexRank = r.ReadRank();
         if (dataRank == 0 || indexRank == 0) throw r.Invalid("data and indices need rank 1 or more");
         var reduction = ScatterUpdates.Read(ref r, dtype);
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, dataRank + indexRank);
         return new ScatterNDKernel(dtype, indexType, dataRank, indexRank, reduction);
     }
 
@@ -49,16 +49,16 @@ public sealed unsafe class ScatterNDKernel : Kernel
         var dataDims = d.ConstantSpan[.._dataRank];
         var indexDims = d.ConstantSpan[_dataRank..];
         long k = indexDims[^1];
-        if (k < 1 || k > _dataRank) throw KernelChecks.OutOfRange(KernelName, $"index tuples of length {k} do not fit data of rank {_dataRank}");
-        return ((int)k, KernelChecks.Product(indexDims[..^1], KernelName, "tuple count"), KernelChecks.Product(dataDims[(int)k..], KernelName, "slice size"));
+        if (k < 1 || k > _dataRank) throw DispatchChecks.OutOfRange(KernelName, $"index tuples of length {k} do not fit data of rank {_dataRank}");
+        return ((int)k, DispatchChecks.Product(indexDims[..^1], KernelName, "tuple count"), DispatchChecks.Product(dataDims[(int)k..], KernelName, "slice size"));
     }
 
     public override void Validate(in DispatchState d)
     {
         var (k, tuples, slice) = Layout(d);
-        KernelChecks.Fits(d, 0, KernelChecks.Multiply(tuples, k, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
-        KernelChecks.Fits(d, 1, KernelChecks.Multiply(tuples, slice, KernelName, "update count"), _dtype.Size(), KernelName, "updates");
-        KernelChecks.Fits(d, 2, KernelChecks.Product(d.ConstantSpan[.._dataRank], KernelName, "data size"), _dtype.Size(), KernelName, "the result");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Multiply(tuples, k, KernelName, "index count"), _indexType.Size(), KernelName, "indices");
+        DispatchChecks.Fits(d, 1, DispatchChecks.Multiply(tuples, slice, KernelName, "update count"), _dtype.Size(), KernelName, "updates");
+        DispatchChecks.Fits(d, 2, DispatchChecks.Product(d.ConstantSpan[.._dataRank], KernelName, "data size"), _dtype.Size(), KernelName, "the result");
     }
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) =>

@@ -13,8 +13,8 @@ public enum ScatterReduction : byte { None = 0, Add = 1, Mul = 2, Max = 3, Min =
 public static unsafe class ScatterUpdates
 {
     public static bool Supports(DType dtype, ScatterReduction reduction) => reduction == ScatterReduction.None
-        ? KernelChecks.Is(dtype, DTypeKind.Movable)
-        : KernelChecks.Is(dtype, DTypeKind.Numeric) && dtype is not (DType.BFloat16 or DType.Bool);
+        ? DescriptorFields.Is(dtype, DTypeKind.Movable)
+        : DescriptorFields.Is(dtype, DTypeKind.Numeric) && dtype is not (DType.BFloat16 or DType.Bool);
 
     internal static ScatterReduction Read(ref DescriptorReader r, DType dtype)
     {

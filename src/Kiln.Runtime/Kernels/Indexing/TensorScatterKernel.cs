@@ -33,14 +33,14 @@ public sealed unsafe class TensorScatterKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        int rank = r.ReadRank();
         if (rank < 2) throw r.Invalid("the cache needs rank 2 or more");
-        int axis = KernelChecks.Axis(ref r, rank);
+        int axis = r.ReadAxis(rank);
         if (axis == 0) throw r.Invalid("the sequence axis cannot be the batch axis");
-        bool circular = KernelChecks.Flag(ref r, "circular"), hasIndices = KernelChecks.Flag(ref r, "has write indices");
+        bool circular = r.ReadFlag("circular"), hasIndices = r.ReadFlag("has write indices");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, hasIndices ? 3 : 2, constantCount, rank + 1);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, hasIndices ? 3 : 2, constantCount, rank + 1);
         return new TensorScatterKernel(dtype, rank, axis, circular, hasIndices);
     }
 
@@ -51,8 +51,8 @@ public sealed unsafe class TensorScatterKernel : Kernel
     {
         var dims = d.ConstantSpan[.._rank];
         var lanes = AxisLanes.Of(dims, _axis, KernelName);
-        long length = KernelChecks.Size(d.Constant(_rank), KernelName, "update length");
-        if (length > lanes.Length) throw KernelChecks.OutOfRange(KernelName, $"an update of {length} positions does not fit a cache of {lanes.Length}");
+        long length = DispatchChecks.Size(d.Constant(_rank), KernelName, "update length");
+        if (length > lanes.Length) throw DispatchChecks.OutOfRange(KernelName, $"an update of {length} positions does not fit a cache of {lanes.Length}");
         long batch = dims[0];
         return (batch, batch == 0 ? 0 : lanes.Outer / batch, lanes.Length, length, lanes.Inner);
     }
@@ -61,9 +61,9 @@ public sealed unsafe class TensorScatterKernel : Kernel
     {
         var (batch, outer, capacity, length, inner) = Layout(d);
         int first = _hasIndices ? 1 : 0;
-        if (_hasIndices) KernelChecks.Fits(d, 0, batch, sizeof(long), KernelName, "write indices");
-        KernelChecks.Fits(d, first, KernelChecks.Product([batch, outer, length, inner], KernelName, "update size"), _dtype.Size(), KernelName, "the update");
-        KernelChecks.Fits(d, first + 1, KernelChecks.Product([batch, outer, capacity, inner], KernelName, "cache size"), _dtype.Size(), KernelName, "the result");
+        if (_hasIndices) DispatchChecks.Fits(d, 0, batch, sizeof(long), KernelName, "write indices");
+        DispatchChecks.Fits(d, first, DispatchChecks.Product([batch, outer, length, inner], KernelName, "update size"), _dtype.Size(), KernelName, "the update");
+        DispatchChecks.Fits(d, first + 1, DispatchChecks.Product([batch, outer, capacity, inner], KernelName, "cache size"), _dtype.Size(), KernelName, "the result");
     }
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env)
@@ -78,7 +78,7 @@ public sealed unsafe class TensorScatterKernel : Kernel
         long b = wg.X;
         long start = _hasIndices ? ((long*)d.Binding(0).Data)[b] : 0;
         if (start < 0 || (!_circular && start > capacity - length))
-            throw KernelChecks.OutOfRange(KernelName, $"write index {start} of batch entry {b} cannot take {length} positions in a cache of {capacity}");
+            throw DispatchChecks.OutOfRange(KernelName, $"write index {start} of batch entry {b} cannot take {length} positions in a cache of {capacity}");
         int first = _hasIndices ? 1 : 0;
         byte* update = d.Binding(first).Data, result = d.Binding(first + 1).Data;
         long rowBytes = inner * _dtype.Size();

@@ -29,10 +29,10 @@ public sealed unsafe class TriluKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Movable, "element");
-        bool upper = KernelChecks.Flag(ref r, "upper"), hasK = KernelChecks.Flag(ref r, "has k");
+        var dtype = r.ReadDType(DTypeKind.Movable, "element");
+        bool upper = r.ReadFlag("upper"), hasK = r.ReadFlag("has k");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, hasK ? 3 : 2, constantCount, 3);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, hasK ? 3 : 2, constantCount, 3);
         return new TriluKernel(dtype, upper, hasK);
     }
 
@@ -40,10 +40,10 @@ public sealed unsafe class TriluKernel : Kernel
 
     public override void Validate(in DispatchState d)
     {
-        long count = KernelChecks.Product(d.ConstantSpan, KernelName, "tensor size");
-        if (_hasK && d.Binding(1).Length != sizeof(long)) throw KernelChecks.OutOfRange(KernelName, $"k must be one int64, its binding has {d.Binding(1).Length} bytes");
-        KernelChecks.Fits(d, 0, count, _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, _hasK ? 2 : 1, count, _dtype.Size(), KernelName, "the output");
+        long count = DispatchChecks.Product(d.ConstantSpan, KernelName, "tensor size");
+        if (_hasK && d.Binding(1).Length != sizeof(long)) throw DispatchChecks.OutOfRange(KernelName, $"k must be one int64, its binding has {d.Binding(1).Length} bytes");
+        DispatchChecks.Fits(d, 0, count, _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, _hasK ? 2 : 1, count, _dtype.Size(), KernelName, "the output");
     }
 
     private static long RowsPerWorkgroup(long columns) => Math.Max(1, ChunkWork / Math.Max(1, columns));

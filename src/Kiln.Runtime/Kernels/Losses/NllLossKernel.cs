@@ -38,14 +38,14 @@ public sealed unsafe class NllLossKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Float, "input");
-        var targetType = KernelChecks.DType(ref r, DTypeKind.Index, "target");
+        var dtype = r.ReadDType(DTypeKind.Float, "input");
+        var targetType = r.ReadDType(DTypeKind.Index, "target");
         var reduction = (LossReduction)r.U8();
         if (reduction > LossReduction.Mean) throw r.Invalid($"unknown reduction {(byte)reduction}");
-        bool hasWeight = KernelChecks.Flag(ref r, "has weight"), hasIgnore = KernelChecks.Flag(ref r, "has ignore index");
+        bool hasWeight = r.ReadFlag("has weight"), hasIgnore = r.ReadFlag("has ignore index");
         long ignoreIndex = r.I64();
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, hasWeight ? 4 : 3, constantCount, 3);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, hasWeight ? 4 : 3, constantCount, 3);
         return new NllLossKernel(dtype, targetType, reduction, hasWeight, hasIgnore, ignoreIndex);
     }
 
@@ -54,11 +54,11 @@ public sealed unsafe class NllLossKernel : Kernel
     public override void Validate(in DispatchState d)
     {
         long n = d.Constant(0), c = d.Constant(1), inner = d.Constant(2);
-        long targets = KernelChecks.Product([n, inner], KernelName, "target count");
-        KernelChecks.Fits(d, 0, KernelChecks.Product([n, c, inner], KernelName, "input size"), _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, 1, targets, _targetType.Size(), KernelName, "targets");
-        if (_hasWeight) KernelChecks.Fits(d, 2, c, _dtype.Size(), KernelName, "weights");
-        KernelChecks.Fits(d, _hasWeight ? 3 : 2, _reduction == LossReduction.None ? targets : 1, _dtype.Size(), KernelName, "the loss");
+        long targets = DispatchChecks.Product([n, inner], KernelName, "target count");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product([n, c, inner], KernelName, "input size"), _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, 1, targets, _targetType.Size(), KernelName, "targets");
+        if (_hasWeight) DispatchChecks.Fits(d, 2, c, _dtype.Size(), KernelName, "weights");
+        DispatchChecks.Fits(d, _hasWeight ? 3 : 2, _reduction == LossReduction.None ? targets : 1, _dtype.Size(), KernelName, "the loss");
     }
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) => (1, 1, 1);
@@ -76,7 +76,7 @@ public sealed unsafe class NllLossKernel : Kernel
             double value = 0;
             if (!_hasIgnore || t != _ignoreIndex)
             {
-                if (t < 0 || t >= c) throw KernelChecks.OutOfRange(KernelName, $"target {t} at position {i} is not a class index in [0, {c})");
+                if (t < 0 || t >= c) throw DispatchChecks.OutOfRange(KernelName, $"target {t} at position {i} is not a class index in [0, {c})");
                 double w = weights is null ? 1 : ElementRows.LoadOne<double>(_dtype, weights + t * size);
                 long n = i / inner, position = i % inner;
                 value = -ElementRows.LoadOne<double>(_dtype, input + ((n * c + t) * inner + position) * size) * w;

@@ -40,13 +40,13 @@ public sealed unsafe class ArgReduceKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Numeric, "input");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Numeric, "input");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
-        int axis = KernelChecks.Axis(ref r, rank);
-        bool seekMax = KernelChecks.Flag(ref r, "seek max"), selectLast = KernelChecks.Flag(ref r, "select last");
+        int axis = r.ReadAxis(rank);
+        bool seekMax = r.ReadFlag("seek max"), selectLast = r.ReadFlag("select last");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 2, constantCount, rank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 2, constantCount, rank);
         return new ArgReduceKernel(dtype, rank, axis, seekMax, selectLast);
     }
 
@@ -57,11 +57,11 @@ public sealed unsafe class ArgReduceKernel : Kernel
     public override void Validate(in DispatchState d)
     {
         var lanes = Lanes(d);
-        if (lanes.Length == 0 && lanes.LaneCount > 0) throw KernelChecks.OutOfRange(KernelName, $"axis {_axis} is empty: there is no extreme to point at");
+        if (lanes.Length == 0 && lanes.LaneCount > 0) throw DispatchChecks.OutOfRange(KernelName, $"axis {_axis} is empty: there is no extreme to point at");
         if (lanes.Inner > 1 && lanes.Length > 1 << 24 && _dtype is DType.Float32 or DType.Float16 or DType.BFloat16)
-            throw KernelChecks.OutOfRange(KernelName, $"an axis of {lanes.Length} elements is longer than float positions count exactly");
-        KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, 1, lanes.LaneCount, sizeof(long), KernelName, "the output");
+            throw DispatchChecks.OutOfRange(KernelName, $"an axis of {lanes.Length} elements is longer than float positions count exactly");
+        DispatchChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, 1, lanes.LaneCount, sizeof(long), KernelName, "the output");
     }
 
     private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);

@@ -61,9 +61,9 @@ public sealed record ReduceDescriptor(ReduceMap Map, ReduceCombine Combine, Redu
         if (map > ReduceMap.Square || combine > ReduceCombine.LogSumExp || finalize > ReduceFinalize.Log)
             throw r.Invalid($"unknown reduction ({(byte)map}, {(byte)combine}, {(byte)finalize})");
         if (map != ReduceMap.Identity && combine != ReduceCombine.Sum) throw r.Invalid($"map {map} only goes with a sum");
-        var input = KernelChecks.DType(ref r, DTypeKind.Numeric, "input");
-        var output = KernelChecks.DType(ref r, DTypeKind.Numeric, "output");
-        int rank = KernelChecks.Rank(ref r, MaxRank);
+        var input = r.ReadDType(DTypeKind.Numeric, "input");
+        var output = r.ReadDType(DTypeKind.Numeric, "output");
+        int rank = r.ReadRank(MaxRank);
         var axes = (ReduceAxes)r.U8();
         if (axes > ReduceAxes.BindingOrNone) throw r.Invalid($"unknown axes source {(byte)axes}");
         r.ExpectEnd();

@@ -25,11 +25,11 @@ internal struct ReduceGeometry
         long groups = 1, reduced = 1;
         for (int d = 0; d < dims.Length; d++)
         {
-            long n = KernelChecks.Size(dims[d], kernel, "dimension");
-            if ((mask >> d & 1) != 0) reduced = KernelChecks.Multiply(reduced, n, kernel, "reduced size");
-            else groups = KernelChecks.Multiply(groups, n, kernel, "output size");
+            long n = DispatchChecks.Size(dims[d], kernel, "dimension");
+            if ((mask >> d & 1) != 0) reduced = DispatchChecks.Multiply(reduced, n, kernel, "reduced size");
+            else groups = DispatchChecks.Multiply(groups, n, kernel, "output size");
         }
-        KernelChecks.Multiply(groups, reduced, kernel, "input size");
+        DispatchChecks.Multiply(groups, reduced, kernel, "input size");
         g.Groups = groups;
         g.Reduced = reduced;
         g.RunLength = 1;

@@ -33,7 +33,7 @@ public sealed unsafe class ReduceKernel : Kernel
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
     {
         var desc = ReduceDescriptor.Decode(descriptor);
-        KernelChecks.Counts(KernelName, bindingCount, desc.BindingCount, constantCount, desc.ConstantCount);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, desc.BindingCount, constantCount, desc.ConstantCount);
         return new ReduceKernel(desc);
     }
 
@@ -60,7 +60,7 @@ public sealed unsafe class ReduceKernel : Kernel
         if (_desc.Axes == ReduceAxes.Mask)
         {
             long mask = d.Constant(_desc.MaskConstant);
-            return mask >= 0 && mask < 1L << rank ? (uint)mask : throw KernelChecks.OutOfRange(KernelName, $"axes mask {mask} does not fit rank {rank}");
+            return mask >= 0 && mask < 1L << rank ? (uint)mask : throw DispatchChecks.OutOfRange(KernelName, $"axes mask {mask} does not fit rank {rank}");
         }
         ref readonly var b = ref d.Binding(1);
         long count = b.Length / sizeof(long);
@@ -69,9 +69,9 @@ public sealed unsafe class ReduceKernel : Kernel
         for (long i = 0; i < count; i++)
         {
             long a = ((long*)b.Data)[i];
-            if (a < -rank || a >= rank) throw KernelChecks.OutOfRange(KernelName, $"axis {a} is out of range for rank {rank}");
+            if (a < -rank || a >= rank) throw DispatchChecks.OutOfRange(KernelName, $"axis {a} is out of range for rank {rank}");
             uint bit = 1u << (int)(a < 0 ? a + rank : a);
-            if ((result & bit) != 0) throw KernelChecks.OutOfRange(KernelName, $"axis {a} is listed twice");
+            if ((result & bit) != 0) throw DispatchChecks.OutOfRange(KernelName, $"axis {a} is listed twice");
             result |= bit;
         }
         return result;
@@ -85,14 +85,14 @@ public sealed unsafe class ReduceKernel : Kernel
     {
         var g = Geometry(d);
         long slices = Slices(d);
-        if (slices < 1 || slices > MaxSlices) throw KernelChecks.OutOfRange(KernelName, $"slice count {slices} is outside [1, {MaxSlices}]");
-        KernelChecks.Multiply(g.Reduced, slices, KernelName, "slices of the reduction");
+        if (slices < 1 || slices > MaxSlices) throw DispatchChecks.OutOfRange(KernelName, $"slice count {slices} is outside [1, {MaxSlices}]");
+        DispatchChecks.Multiply(g.Reduced, slices, KernelName, "slices of the reduction");
         bool integer = DomainOf(_desc.Input) is Domain.Long or Domain.ULong;
         if (_desc.Finalize == ReduceFinalize.Divide && integer && g.Reduced > 0 && d.Constant(_desc.DivisorConstant) < 1)
-            throw KernelChecks.OutOfRange(KernelName, $"an integer mean needs a positive divisor, got {d.Constant(_desc.DivisorConstant)}");
-        KernelChecks.Fits(d, 0, KernelChecks.Product(Dims(d), KernelName, "input size"), _desc.Input.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, _desc.BindingCount - 1, KernelChecks.Multiply(g.Groups, slices, KernelName, "output size"), _desc.Output.Size(), KernelName, "the output");
-        if (Plan(g, slices).Workgroups > int.MaxValue) throw KernelChecks.OutOfRange(KernelName, "too many workgroups");
+            throw DispatchChecks.OutOfRange(KernelName, $"an integer mean needs a positive divisor, got {d.Constant(_desc.DivisorConstant)}");
+        DispatchChecks.Fits(d, 0, DispatchChecks.Product(Dims(d), KernelName, "input size"), _desc.Input.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, _desc.BindingCount - 1, DispatchChecks.Multiply(g.Groups, slices, KernelName, "output size"), _desc.Output.Size(), KernelName, "the output");
+        if (Plan(g, slices).Workgroups > int.MaxValue) throw DispatchChecks.OutOfRange(KernelName, "too many workgroups");
     }
 
     /// <summary>How a dispatch splits: units (groups, or column tiles of output rows) in ranges per workgroup, per slice.</summary>

@@ -37,14 +37,14 @@ public sealed unsafe class ScanKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        bool product = KernelChecks.Flag(ref r, "product");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Numeric, "input");
-        var axisType = KernelChecks.DType(ref r, DTypeKind.Index, "axis");
-        int rank = KernelChecks.Rank(ref r);
+        bool product = r.ReadFlag("product");
+        var dtype = r.ReadDType(DTypeKind.Numeric, "input");
+        var axisType = r.ReadDType(DTypeKind.Index, "axis");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
-        bool exclusive = KernelChecks.Flag(ref r, "exclusive"), reverse = KernelChecks.Flag(ref r, "reverse");
+        bool exclusive = r.ReadFlag("exclusive"), reverse = r.ReadFlag("reverse");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 3, constantCount, rank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 3, constantCount, rank);
         return new ScanKernel(product, dtype, axisType, rank, exclusive, reverse);
     }
 
@@ -53,17 +53,17 @@ public sealed unsafe class ScanKernel : Kernel
     private AxisLanes Lanes(in DispatchState d)
     {
         ref readonly var b = ref d.Binding(1);
-        if (b.Length != _axisType.Size()) throw KernelChecks.OutOfRange(KernelName, $"axis must hold one value, its binding has {b.Length} bytes");
+        if (b.Length != _axisType.Size()) throw DispatchChecks.OutOfRange(KernelName, $"axis must hold one value, its binding has {b.Length} bytes");
         long axis = _axisType == DType.Int64 ? *(long*)b.Data : *(int*)b.Data;
-        if (axis < -_rank || axis >= _rank) throw KernelChecks.OutOfRange(KernelName, $"axis {axis} is out of range for rank {_rank}");
+        if (axis < -_rank || axis >= _rank) throw DispatchChecks.OutOfRange(KernelName, $"axis {axis} is out of range for rank {_rank}");
         return AxisLanes.Of(d.ConstantSpan, (int)(axis < 0 ? axis + _rank : axis), KernelName);
     }
 
     public override void Validate(in DispatchState d)
     {
         var lanes = Lanes(d);
-        KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, 2, lanes.Count, _dtype.Size(), KernelName, "the output");
+        DispatchChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, 2, lanes.Count, _dtype.Size(), KernelName, "the output");
     }
 
     private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);

@@ -42,12 +42,12 @@ public sealed unsafe class SoftmaxKernel : Kernel
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
         var kind = (SoftmaxKind)r.U8();
         if (kind > SoftmaxKind.Hardmax) throw r.Invalid($"unknown kind {(byte)kind}");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Float, "input");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Float, "input");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
-        int axis = KernelChecks.Axis(ref r, rank);
+        int axis = r.ReadAxis(rank);
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 2, constantCount, rank);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 2, constantCount, rank);
         return new SoftmaxKernel(kind, dtype, rank, axis);
     }
 
@@ -58,8 +58,8 @@ public sealed unsafe class SoftmaxKernel : Kernel
     public override void Validate(in DispatchState d)
     {
         var lanes = Lanes(d);
-        KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, 1, lanes.Count, _dtype.Size(), KernelName, "the output");
+        DispatchChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, 1, lanes.Count, _dtype.Size(), KernelName, "the output");
     }
 
     private static LaneWork Work(AxisLanes lanes) => LaneWork.Of(lanes, Tile, ChunkWork);

@@ -33,13 +33,13 @@ public sealed unsafe class TopKKernel : Kernel
     {
         var r = new DescriptorReader(descriptor, KernelName);
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
-        var dtype = KernelChecks.DType(ref r, DTypeKind.Numeric, "input");
-        int rank = KernelChecks.Rank(ref r);
+        var dtype = r.ReadDType(DTypeKind.Numeric, "input");
+        int rank = r.ReadRank();
         if (rank == 0) throw r.Invalid("rank must be at least 1");
-        int axis = KernelChecks.Axis(ref r, rank);
-        bool largest = KernelChecks.Flag(ref r, "largest");
+        int axis = r.ReadAxis(rank);
+        bool largest = r.ReadFlag("largest");
         r.ExpectEnd();
-        KernelChecks.Counts(KernelName, bindingCount, 4, constantCount, rank + 1);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 4, constantCount, rank + 1);
         return new TopKKernel(dtype, rank, axis, largest);
     }
 
@@ -52,14 +52,14 @@ public sealed unsafe class TopKKernel : Kernel
         var lanes = Lanes(d);
         long k = d.Constant(_rank);
         ref readonly var kBinding = ref d.Binding(1);
-        if (kBinding.Length != sizeof(long)) throw KernelChecks.OutOfRange(KernelName, $"k must be one int64, its binding has {kBinding.Length} bytes");
+        if (kBinding.Length != sizeof(long)) throw DispatchChecks.OutOfRange(KernelName, $"k must be one int64, its binding has {kBinding.Length} bytes");
         long given = *(long*)kBinding.Data;
-        if (given != k) throw KernelChecks.OutOfRange(KernelName, $"k is {given} at run time, but the compiled results hold {k} per lane");
-        if (k < 0 || k > lanes.Length) throw KernelChecks.OutOfRange(KernelName, $"k = {k} is out of range for an axis of size {lanes.Length}");
-        if (lanes.Length * (sizeof(long) + sizeof(int)) > int.MaxValue) throw KernelChecks.OutOfRange(KernelName, $"lanes of {lanes.Length} elements are too long");
-        KernelChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
-        KernelChecks.Fits(d, 2, lanes.LaneCount * k, _dtype.Size(), KernelName, "the values");
-        KernelChecks.Fits(d, 3, lanes.LaneCount * k, sizeof(long), KernelName, "the indices");
+        if (given != k) throw DispatchChecks.OutOfRange(KernelName, $"k is {given} at run time, but the compiled results hold {k} per lane");
+        if (k < 0 || k > lanes.Length) throw DispatchChecks.OutOfRange(KernelName, $"k = {k} is out of range for an axis of size {lanes.Length}");
+        if (lanes.Length * (sizeof(long) + sizeof(int)) > int.MaxValue) throw DispatchChecks.OutOfRange(KernelName, $"lanes of {lanes.Length} elements are too long");
+        DispatchChecks.Fits(d, 0, lanes.Count, _dtype.Size(), KernelName, "the input");
+        DispatchChecks.Fits(d, 2, lanes.LaneCount * k, _dtype.Size(), KernelName, "the values");
+        DispatchChecks.Fits(d, 3, lanes.LaneCount * k, sizeof(long), KernelName, "the indices");
     }
 
     /// <summary>Lanes per workgroup: selecting from a lane costs several passes over it (loading, then comparisons).</summary>
