@@ -91,4 +91,13 @@ public class GatherTests
         nd.Op("GatherND", [nd.Input(Floats(8, 2, 3)), nd.Input(TensorData.FromInt64s([1, 2], [2, 0]))]);
         nd.CheckFails("index 2 is out of range");
     }
+
+    [Fact]
+    public void SymbolicSizes()
+    {
+        var o = new KernelOracle();
+        o.Op("Gather", [o.Input(Floats(9, 6, 4), "N", null), o.Input(TensorData.Vector(5, 0, -1), "K")], [Int("axis", 0)]);
+        o.Op("GatherElements", [o.Input(Floats(10, 3, 4), "M", null), o.Input(TensorData.FromInt64s([3, 2], [0, 3, 1, 2, -1, 0]), "M", null)], [Int("axis", 1)]);
+        o.Check();
+    }
 }

@@ -25,6 +25,14 @@ public sealed class KernelOracle
         return _graph.AddInput($"x{_inputs.Count}", value.Type);
     }
 
+    /// <summary>A graph input declared with some symbolic sizes (named by <paramref name="symbols"/>, null keeps the size static).</summary>
+    public Value Input(TensorData value, params string?[] symbols)
+    {
+        _inputs.Add(value);
+        var dims = value.Shape.Select((d, i) => symbols[i] is { } name ? Dim.Symbol(name) : (Dim)d).ToArray();
+        return _graph.AddInput($"x{_inputs.Count}", new TensorType(value.ElementType, new Shape(dims)));
+    }
+
     public Value Constant(TensorData value) =>
         _graph.Add("Constant", [], new Dictionary<string, AttributeValue> { ["value"] = AttributeValue.Tensor(value) }, _graph.UniqueName("c"), value.Type);
 

@@ -142,4 +142,16 @@ public class ReduceTests
         Reduce(op, x, [1]);
         Reduce(op, x, [0]);
     }
+
+    [Theory]
+    [MemberData(nameof(AllOperators))]
+    public void SymbolicSizes(string op)
+    {
+        foreach (var axes in new long[][] { [1], [0, 2], [2] })
+        {
+            var o = new KernelOracle();
+            o.Op(op, [o.Input(Floats(26, 3, 5, 7), "N", null, "W"), o.Constant(TensorData.Vector(axes))]);
+            o.Check();
+        }
+    }
 }

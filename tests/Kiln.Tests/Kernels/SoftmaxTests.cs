@@ -65,4 +65,16 @@ public class SoftmaxTests
         Run(op, Random(7, type, 3, 40), 1, rtol);
         Run(op, Random(8, type, 40, 3), 0, rtol);
     }
+
+    [Theory]
+    [InlineData("Softmax")]
+    [InlineData("LogSoftmax")]
+    [InlineData("Hardmax")]
+    public void SymbolicSizes(string op)
+    {
+        var o = new KernelOracle();
+        o.Op(op, [o.Input(Floats(9, 2, 3, 40), "B", null, "T")], [Int("axis", 1)]);
+        o.Op(op, [o.Input(Floats(10, 2, 40), "B", "T")], [Int("axis", -1)]);
+        o.Check();
+    }
 }
