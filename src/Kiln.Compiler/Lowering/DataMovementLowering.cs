@@ -1,4 +1,5 @@
 using Kiln.Ir;
+using Kiln.Runtime.Kernels.Indexing;
 
 namespace Kiln.Compiler.Lowering;
 
@@ -167,11 +168,27 @@ public static class DataMovementLowering
         StridedCopy.Emit(ctx, shape, new StridedView(x, 0, src), new StridedView(y, 0, dst));
     }
 
-    /// <summary>Constant-mode Pad: fill the output, then copy the (possibly cropped) input into its interior.</summary>
+    /// <summary>
+    /// Pad. Constant mode with operands known at compile time fills the output and copies the
+    /// (possibly cropped) input into its interior; the other modes, and operands computed at run
+    /// time, are one "pad" dispatch that maps each output index to its source by the mode.
+    /// </summary>
     private static void LowerPad(LoweringContext ctx)
     {
-        string mode = ctx.Op.GetString("mode", "constant");
-        if (mode != "constant") throw ctx.Unsupported($"pad mode '{mode}'");
+        var mode = ctx.Op.GetString("mode", "constant") switch
+        {
+            "constant" => PadMode.Constant,
+            "reflect" => PadMode.Reflect,
+            "edge" => PadMode.Edge,
+            "wrap" => PadMode.Wrap,
+            var m => throw ctx.Unsupported($"pad mode '{m}'"),
+        };
+        bool knownOperands = Enumerable.Range(1, 3).All(i => !ctx.HasInput(i) || ctx.Constant(i) is not null);
+        if (mode != PadMode.Constant || !knownOperands)
+        {
+            LowerIndexedPad(ctx, mode);
+            return;
+        }
         var x = ctx.Input(0);
         var pads = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("pads computed at run time");
         // The pad value: a constant, or a scalar computed at run time (then broadcast-copied into the output).
@@ -224,6 +241,20 @@ public static class DataMovementLowering
         b.StoreNewOutput(value, to);
         var y = ctx.NewOutput(0);
         StridedCopy.Dispatch(ctx, b, y.Shape, [StridedView.Contiguous(x)], [StridedView.Contiguous(y)]);
+    }
+
+    private static void LowerIndexedPad(LoweringContext ctx, PadMode mode)
+    {
+        var x = ctx.Input(0);
+        var value = ctx.OptionalInput(2);
+        var axes = ctx.OptionalInput(3);
+        var y = ctx.NewOutput(0);
+        var descriptor = PadKernel.Encode(x.DType, x.Rank, mode, value is not null, axes?.DType);
+        var inputs = new List<TensorRef> { x, ctx.Input(1) };
+        if (value is not null) inputs.Add(value);
+        if (axes is not null) inputs.Add(axes);
+        if (x.Rank == 0) throw ctx.Unsupported("padding a scalar");
+        ctx.Dispatch(new KernelSpec(PadKernel.KernelName, descriptor, inputs.Count + 1, 2 * x.Rank), inputs, [y], [.. x.Shape, .. y.Shape]);
     }
 
     /// <summary>DepthToSpace (DCR or CRD) and SpaceToDepth as copies over a 6-d iteration space in the output's order.</summary>

@@ -14,6 +14,18 @@ public static class ConstantFolding
 {
     public const long MaxFoldedElements = 1 << 24;
 
+    /// <summary>Shape and Size of a tensor whose shape is static: known from its type alone, whatever its data.</summary>
+    private static TensorData? ShapeOfStaticTensor(Operation op)
+    {
+        if (op.Domain.Length != 0 || op.OpType is not ("Shape" or "Size") || op.Inputs[0]?.Type is not TensorType { Shape.IsStatic: true } t) return null;
+        var dims = t.Shape.Dims.Select(d => d.Value).ToArray();
+        if (op.OpType == "Size") return TensorData.Scalar(ElementType.Int64, dims.Aggregate(1L, (a, b) => a * b));
+        long rank = dims.Length, start = op.GetInt("start", 0), end = op.GetInt("end", rank);
+        start = Math.Clamp(start < 0 ? start + rank : start, 0, rank);
+        end = Math.Clamp(end < 0 ? end + rank : end, start, rank);
+        return TensorData.Vector(dims[(int)start..(int)end]);
+    }
+
     public static bool Run(Graph graph, OpRegistry? registry = null)
     {
         registry ??= OpRegistry.Default;
@@ -38,11 +50,15 @@ public static class ConstantFolding
                 continue;
             }
             if (op.NestedGraphs.Any() || op.Inputs.Count == 0 || !registry.TryGet(op.Domain, op.OpType, out var def) || !def.IsDeterministic) continue;
-            if (op.Inputs.Any(i => i is not null && !constants.ContainsKey(i))) continue;
-            if (op.Outputs.Any(o => o is not null && (o.Type is not TensorType { Shape.IsStatic: true } t || t.Shape.ElementCount.Value > MaxFoldedElements))) continue;
             DataValue?[] results;
-            try { results = evaluator.EvaluateOperation(op, op.Inputs.Select(i => i is null ? null : (DataValue)constants[i]).ToArray()); }
-            catch (KilnException) { continue; } // let it fail at run time with real context
+            if (ShapeOfStaticTensor(op) is { } shape) results = [shape];
+            else
+            {
+                if (op.Inputs.Any(i => i is not null && !constants.ContainsKey(i))) continue;
+                if (op.Outputs.Any(o => o is not null && (o.Type is not TensorType { Shape.IsStatic: true } t || t.Shape.ElementCount.Value > MaxFoldedElements))) continue;
+                try { results = evaluator.EvaluateOperation(op, op.Inputs.Select(i => i is null ? null : (DataValue)constants[i]).ToArray()); }
+                catch (KilnException) { continue; } // let it fail at run time with real context
+            }
             if (results.Any(r => r is not null and not TensorData)) continue;
             Replace(graph, op, results.Select(r => r as TensorData).ToArray(), constants);
             changed = true;

@@ -1,9 +1,13 @@
+using Kiln.Runtime.Kernels.Contraction;
 using Kiln.Runtime.Kernels.Elementwise;
 using Kiln.Runtime.Kernels.Gemm;
 using Kiln.Runtime.Kernels.Normalization;
 using Kiln.Runtime.Kernels.Pooling;
 using Kiln.Runtime.Kernels.Resize;
 using Kiln.Runtime.Kernels.Sampling;
+using Kiln.Runtime.Kernels.Indexing;
+using Kiln.Runtime.Kernels.Losses;
+using Kiln.Runtime.Kernels.Reduction;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -31,5 +35,21 @@ internal static class KernelLibrary
         yield return (MaxUnpoolKernel.KernelName, new KernelFactory(MaxUnpoolKernel.Load));
         yield return (RoiAlignKernel.KernelName, new KernelFactory(RoiAlignKernel.Load));
         yield return (Col2ImKernel.KernelName, new KernelFactory(Col2ImKernel.Load));
+        yield return (ReduceKernel.KernelName, new KernelFactory(ReduceKernel.Load));
+        yield return (ArgReduceKernel.KernelName, new KernelFactory(ArgReduceKernel.Load));
+        yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
+        yield return (ScanKernel.KernelName, new KernelFactory(ScanKernel.Load));
+        yield return (TopKKernel.KernelName, new KernelFactory(TopKKernel.Load));
+        yield return (GatherKernel.KernelName, new KernelFactory(GatherKernel.Load));
+        yield return (GatherElementsKernel.KernelName, new KernelFactory(GatherElementsKernel.Load));
+        yield return (GatherNDKernel.KernelName, new KernelFactory(GatherNDKernel.Load));
+        yield return (ScatterElementsKernel.KernelName, new KernelFactory(ScatterElementsKernel.Load));
+        yield return (ScatterNDKernel.KernelName, new KernelFactory(ScatterNDKernel.Load));
+        yield return (TensorScatterKernel.KernelName, new KernelFactory(TensorScatterKernel.Load));
+        yield return (OneHotKernel.KernelName, new KernelFactory(OneHotKernel.Load));
+        yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
+        yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
+        yield return (NllLossKernel.KernelName, new KernelFactory(NllLossKernel.Load));
+        yield return (BatchedMatMulKernel.KernelName, new KernelFactory(BatchedMatMulKernel.Load));
     }
 }
