@@ -2,6 +2,7 @@ using Kiln.Compiler.Codegen;
 using Kiln.Compiler.Lowering;
 using Kiln.Compiler.Memory;
 using Kiln.Compiler.Passes;
+using Kiln.Compiler.Targets;
 using Kiln.Ir;
 using Kiln.Ops;
 
@@ -15,6 +16,9 @@ public sealed record CompileOptions
 
     /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
     public bool Fuse { get; init; } = true;
+
+    /// <summary>The kernel target (<see cref="CompileTarget"/>): "portable" (default) or "il".</summary>
+    public string Target { get; init; } = CompileTarget.Portable;
 }
 
 /// <summary>The result of compiling: the module bytes, and the plan they came from (for dumps and tests).</summary>
@@ -30,6 +34,7 @@ public static class KilnCompiler
     public static CompiledModule Compile(Model model, CompileOptions? options = null)
     {
         options ??= new CompileOptions();
+        string target = CompileTarget.Check(options.Target);
         var graph = model.Graph;
         void Print(string stage) => options.PrintAfterStage?.Invoke(stage, IrPrinter.Print(model));
 
@@ -49,6 +54,6 @@ public static class KilnCompiler
         options.PrintAfterStage?.Invoke("lower", plan.ToString());
         PlanMemory.Run(plan);
         options.PrintAfterStage?.Invoke("plan-memory", plan.ToString());
-        return new CompiledModule(HostProgramEmitter.Emit(plan), plan);
+        return new CompiledModule(HostProgramEmitter.Emit(plan, target), plan);
     }
 }

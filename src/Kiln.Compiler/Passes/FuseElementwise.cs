@@ -61,9 +61,10 @@ public static class FuseElementwise
         var graphOutputs = new HashSet<Value>(graph.Outputs, ReferenceEqualityComparer.Instance);
         var replacement = new Dictionary<Operation, Operation>(ReferenceEqualityComparer.Instance);
         var removed = new HashSet<Operation>(ReferenceEqualityComparer.Instance);
+        var exports = new List<(Value Old, Value New)>();
         foreach (var g in regions)
         {
-            var region = BuildRegion(graph, g, uses, graphOutputs);
+            var region = BuildRegion(graph, g, uses, graphOutputs, exports);
             replacement[g.Members[^1]] = region;
             foreach (var m in g.Members) removed.Add(m);
         }
@@ -74,6 +75,8 @@ public static class FuseElementwise
             else if (!removed.Contains(op)) order.Add(op);
         }
         graph.SetOperations(order);
+        // Only now, with every region in the graph: a region built earlier may read a value another one exports.
+        foreach (var (old, exported) in exports) graph.ReplaceAllUses(old, exported);
         return true;
     }
 
@@ -90,7 +93,7 @@ public static class FuseElementwise
     }
 
     /// <summary>Moves a group's operations into a region's body; the region keeps the names of the values it exports.</summary>
-    private static Operation BuildRegion(Graph graph, Group g, Dictionary<Value, int> uses, HashSet<Value> graphOutputs)
+    private static Operation BuildRegion(Graph graph, Group g, Dictionary<Value, int> uses, HashSet<Value> graphOutputs, List<(Value Old, Value New)> exports)
     {
         // Uses of each group value from inside the group.
         var inner = new Dictionary<Value, int>(ReferenceEqualityComparer.Instance);
@@ -133,8 +136,8 @@ public static class FuseElementwise
         var region = graph.AddOperation(KilnRegions.ElementwiseRegion, external, names,
             new Dictionary<string, AttributeValue> { ["body"] = AttributeValue.Graph(body) }, KilnRegions.Domain,
             outputTypes: exported.Select(v => v.Type));
-        graph.Remove(region); // placed by the caller
-        for (int k = 0; k < exported.Count; k++) graph.ReplaceAllUses(exported[k], region.Output(k));
+        graph.Remove(region); // placed by the caller, which also redirects the uses of the exported values
+        for (int k = 0; k < exported.Count; k++) exports.Add((exported[k], region.Output(k)));
         return region;
     }
 }
