@@ -1,4 +1,6 @@
+using System.CommandLine;
 using Kiln.Compiler;
+using Kiln.Compiler.Targets;
 using Kiln.Conformance;
 using Kiln.Ir;
 using Kiln.Onnx;
@@ -30,8 +32,15 @@ internal static class ModelRunner
     public static Model Import(string path, IReadOnlyDictionary<string, long[]>? shapes) =>
         OnnxImporter.Load(path, new ImportOptions { InputShapes = shapes is { Count: > 0 } ? shapes : null });
 
-    public static CompiledModule Compile(string path, IReadOnlyDictionary<string, long[]>? shapes, Action<string, string>? print = null) =>
-        KilnCompiler.Compile(Import(path, shapes), new CompileOptions { PrintAfterStage = print });
+    public static CompiledModule Compile(string path, IReadOnlyDictionary<string, long[]>? shapes, Action<string, string>? print = null, string target = CompileTarget.Portable) =>
+        KilnCompiler.Compile(Import(path, shapes), new CompileOptions { PrintAfterStage = print, Target = target });
+
+    /// <summary>The --target option of the commands that compile.</summary>
+    public static Option<string> TargetOption() => new("--target")
+    {
+        Description = $"How elementwise kernels are compiled: {string.Join(" or ", CompileTarget.Names)} (JIT-compiled IL at load)",
+        DefaultValueFactory = _ => CompileTarget.Portable,
+    };
 
     /// <summary>Runs "main" of a module on named inputs; returns the outputs by name, in order.</summary>
     public static List<(string Name, TensorData Value)> RunModule(Module module, string device, IReadOnlyDictionary<string, TensorData> inputs)

@@ -2,6 +2,7 @@ using Kiln.Compiler.Codegen;
 using Kiln.Compiler.Lowering;
 using Kiln.Compiler.Memory;
 using Kiln.Compiler.Passes;
+using Kiln.Compiler.Targets;
 using Kiln.Ir;
 using Kiln.Ops;
 
@@ -13,11 +14,11 @@ public sealed record CompileOptions
     /// <summary>Called with the stage name and the IR (or plan) text after every stage (the --print-ir-after-all hook).</summary>
     public Action<string, string>? PrintAfterStage { get; init; }
 
-    /// <summary>The kernel target: "portable" (prebuilt kernels, runs everywhere) or "il" (code generated at load).</summary>
-    public string Target { get; init; } = "portable";
-
     /// <summary>Fuse chains of elementwise operations into single kernels (on by default).</summary>
     public bool Fuse { get; init; } = true;
+
+    /// <summary>The kernel target (<see cref="CompileTarget"/>): "portable" (default) or "il".</summary>
+    public string Target { get; init; } = CompileTarget.Portable;
 }
 
 /// <summary>The result of compiling: the module bytes, and the plan they came from (for dumps and tests).</summary>
@@ -33,6 +34,7 @@ public static class KilnCompiler
     public static CompiledModule Compile(Model model, CompileOptions? options = null)
     {
         options ??= new CompileOptions();
+        string target = CompileTarget.Check(options.Target);
         var graph = model.Graph;
         void Print(string stage) => options.PrintAfterStage?.Invoke(stage, IrPrinter.Print(model));
 
@@ -55,6 +57,6 @@ public static class KilnCompiler
         options.PrintAfterStage?.Invoke("lower", plan.ToString());
         PlanMemory.Run(plan);
         options.PrintAfterStage?.Invoke("plan-memory", plan.ToString());
-        return new CompiledModule(HostProgramEmitter.Emit(plan), plan);
+        return new CompiledModule(HostProgramEmitter.Emit(plan, target), plan);
     }
 }

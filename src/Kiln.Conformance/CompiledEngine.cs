@@ -1,4 +1,5 @@
 using Kiln.Compiler;
+using Kiln.Compiler.Targets;
 using Kiln.Ir;
 using Kiln.Runtime;
 using Kiln.Runtime.Hal;
@@ -8,15 +9,17 @@ namespace Kiln.Conformance;
 
 /// <summary>
 /// Runs a model the way an application would: compile to module bytes, load them (verified),
-/// create a context on a device, invoke "main", read the outputs. Names: compiled-sync, compiled-task.
+/// create a context on a device, invoke "main", read the outputs. Names: compiled-sync and
+/// compiled-task for the portable target, compiled-sync-il (and so on) for other targets; a target's
+/// configuration also takes its device's skip lists, since every target passes the same suite.
 /// </summary>
-public sealed class CompiledEngine(string device) : IConformanceEngine
+public sealed class CompiledEngine(string device, string target = CompileTarget.Portable) : IConformanceEngine
 {
-    public string Name => $"compiled-{device}";
+    public string Name => target == CompileTarget.Portable ? $"compiled-{device}" : $"compiled-{device}-{target}";
 
     public IReadOnlyList<DataValue> Run(Model model, IReadOnlyList<DataValue> inputs)
     {
-        var compiled = KilnCompiler.Compile(model);
+        var compiled = KilnCompiler.Compile(model, new CompileOptions { Target = CompileTarget.Check(target) });
         using var module = Module.Load(compiled.Bytes);
         using var dev = CreateDevice(device);
         using var context = new Instance().CreateContext(module, dev);

@@ -35,22 +35,29 @@ public sealed class SkipList
 
     /// <summary>
     /// The embedded skip list of an engine configuration (e.g. "reference", "compiled-sync"):
-    /// Skips/ENGINE.tsv plus any Skips/ENGINE.PART.tsv (one part per operator family).
+    /// Skips/ENGINE.tsv plus any Skips/ENGINE.PART.tsv (one part per operator family). A
+    /// configuration that extends another by a hyphenated suffix takes that one's lists too
+    /// ("compiled-sync-il" = compiled-sync's lists + its own): a target passes the same suite as the
+    /// configuration it extends, and lists only its own differences.
     /// </summary>
     public static SkipList ForEngine(string engine)
     {
         var list = new SkipList();
         var assembly = Assembly.GetExecutingAssembly();
-        string prefix = $"Kiln.Conformance.Skips.{engine}.";
-        foreach (var name in assembly.GetManifestResourceNames().Order(StringComparer.Ordinal))
+        var resources = assembly.GetManifestResourceNames().Order(StringComparer.Ordinal).ToArray();
+        for (int end = engine.IndexOf('-'); ; end = engine.IndexOf('-', end + 1))
         {
-            if (name != prefix + "tsv" && !(name.StartsWith(prefix, StringComparison.Ordinal) && name.EndsWith(".tsv", StringComparison.Ordinal)
-                && !name[prefix.Length..^4].Contains('.'))) continue;
-            using var stream = assembly.GetManifestResourceStream(name)!;
-            using var reader = new StreamReader(stream);
-            list._entries.AddRange(Parse(reader.ReadToEnd(), name)._entries);
+            string prefix = $"Kiln.Conformance.Skips.{(end < 0 ? engine : engine[..end])}.";
+            foreach (var name in resources)
+            {
+                if (name != prefix + "tsv" && !(name.StartsWith(prefix, StringComparison.Ordinal) && name.EndsWith(".tsv", StringComparison.Ordinal)
+                    && !name[prefix.Length..^4].Contains('.'))) continue;
+                using var stream = assembly.GetManifestResourceStream(name)!;
+                using var reader = new StreamReader(stream);
+                list._entries.AddRange(Parse(reader.ReadToEnd(), name)._entries);
+            }
+            if (end < 0) return list;
         }
-        return list;
     }
 
     /// <summary>The reason a case is skipped, or null to run it.</summary>

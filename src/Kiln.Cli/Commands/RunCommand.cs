@@ -5,7 +5,7 @@ using Kiln.Runtime;
 namespace Kiln.Cli;
 
 /// <summary>
-/// `kiln run MODEL --input NAME=@file.npy ... [--device sync|task] [--engine compiled|reference] [--output-dir DIR]`:
+/// `kiln run MODEL --input NAME=@file.npy ... [--device sync|task] [--engine compiled|reference] [--target portable|il] [--output-dir DIR]`:
 /// run a .kiln module, or an .onnx model (compiled in memory, or evaluated by the reference evaluator);
 /// print a summary of each output and optionally save each as DIR/NAME.npy.
 /// </summary>
@@ -19,7 +19,8 @@ internal static class RunCommand
         var device = new Option<string>("--device") { Description = "sync (inline on this thread) or task (worker pool)", DefaultValueFactory = _ => "sync" };
         var engine = new Option<string>("--engine") { Description = "compiled (default) or reference (for .onnx)", DefaultValueFactory = _ => "compiled" };
         var shapes = new Option<string[]>("--shape") { Description = "Compile an .onnx model for fixed input shapes, as NAME=1x3x224x224" };
-        var cmd = new Command("run", "Run a model on .npy inputs; print a summary of each output and optionally save them") { model, inputs, outputDir, device, engine, shapes };
+        var target = ModelRunner.TargetOption();
+        var cmd = new Command("run", "Run a model on .npy inputs; print a summary of each output and optionally save them") { model, inputs, outputDir, device, engine, shapes, target };
         cmd.SetAction(CommandLine.Guard(parse =>
         {
             string path = parse.GetValue(model)!;
@@ -35,7 +36,8 @@ internal static class RunCommand
                 outputs = ModelRunner.RunReference(path, given);
             else if (parse.GetValue(engine) == "compiled")
             {
-                var compiled = ModelRunner.Compile(path, ModelRunner.ParseShapes(parse.GetValue(shapes) ?? []));
+                var compiled = ModelRunner.Compile(path, ModelRunner.ParseShapes(parse.GetValue(shapes) ?? []),
+                    target: Kiln.Compiler.Targets.CompileTarget.Check(parse.GetValue(target)!));
                 using var module = Module.Load(compiled.Bytes);
                 outputs = ModelRunner.RunModule(module, dev, given);
             }

@@ -1,9 +1,9 @@
 using Kiln.Compiler.Lowering;
+using Kiln.Compiler.Targets;
 using Kiln.Compiler.ModuleWriter;
 using Kiln.Ir;
 using Kiln.Runtime;
 using Kiln.Runtime.Format;
-using Kiln.Runtime.Kernels;
 using Kiln.Runtime.Vm;
 
 namespace Kiln.Compiler.Codegen;
@@ -12,12 +12,16 @@ namespace Kiln.Compiler.Codegen;
 /// Writes an <see cref="ExecutionPlan"/> as a module: a "main" function of VM bytecode that checks
 /// its input tensors and binds their symbolic sizes, computes every size and offset it needs
 /// (symbolic shapes become VM arithmetic; static ones constants), takes the planned arena and the
-/// output buffers, dispatches the kernels of one portable executable, and returns output tensors.
+/// output buffers, dispatches the kernels, and returns output tensors. Kernels go into one
+/// executable per format the target chooses (<see cref="CompileTarget.ExecutableFormat"/>).
 /// An initializer function puts the constant segments in globals once per context.
 /// </summary>
 public sealed class HostProgramEmitter
 {
     private readonly ExecutionPlan _plan;
+    private readonly string _target;
+    private readonly List<(string Format, List<KernelSpec> Kernels)> _executables = [];
+    private readonly List<(int Executable, int Ordinal)> _kernelSlots = []; // by plan kernel ordinal
     private readonly ModuleBuilder _mb = new();
     private readonly BytecodeBuilder _code;
     private readonly Dictionary<Dim, ushort> _dimRegisters = [];
@@ -25,13 +29,33 @@ public sealed class HostProgramEmitter
     private readonly Dictionary<StorageBlock, (ushort Buffer, Dim Offset)> _blocks = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<int, ushort> _inputOffsets = [];
 
-    private HostProgramEmitter(ExecutionPlan plan)
+    private HostProgramEmitter(ExecutionPlan plan, string target)
     {
         _plan = plan;
+        _target = target;
         _code = _mb.NewCode();
     }
 
-    public static byte[] Emit(ExecutionPlan plan) => new HostProgramEmitter(plan).EmitModule();
+    public static byte[] Emit(ExecutionPlan plan, string target = CompileTarget.Portable) => new HostProgramEmitter(plan, target).EmitModule();
+
+    /// <summary>Numbers the plan's kernels and places each in the executable of its format (in order of first use).</summary>
+    private void AssignKernels()
+    {
+        foreach (var step in _plan.Steps)
+            if (step is DispatchStep d) _plan.KernelOrdinal(d.Kernel);
+        foreach (var kernel in _plan.Kernels)
+        {
+            string format = CompileTarget.ExecutableFormat(_target, kernel.Family);
+            int exe = _executables.FindIndex(e => e.Format == format);
+            if (exe < 0)
+            {
+                _executables.Add((format, []));
+                exe = _executables.Count - 1;
+            }
+            _kernelSlots.Add((exe, _executables[exe].Kernels.Count));
+            _executables[exe].Kernels.Add(kernel);
+        }
+    }
 
     private int Import(string name) => name switch
     {
@@ -52,6 +76,7 @@ public sealed class HostProgramEmitter
 
     private byte[] EmitModule()
     {
+        AssignKernels();
         EmitInitializer();
         foreach (var seg in _plan.ConstantSegments) _mb.AddSegment(seg.AsBytes().ToArray());
 
@@ -83,9 +108,11 @@ public sealed class HostProgramEmitter
             results.Add(view);
         }
         _code.Return([], results);
-        // Kernel ordinals were assigned as the steps were emitted.
-        int exe = _mb.AddExecutable(PortableExecutableLoader.FormatName);
-        foreach (var k in _plan.Kernels) _mb.AddKernel(exe, k.Family, k.Descriptor, k.BindingCount, k.ConstantCount);
+        foreach (var (format, kernels) in _executables)
+        {
+            int exe = _mb.AddExecutable(format);
+            foreach (var k in kernels) _mb.AddKernel(exe, k.Family, k.Descriptor, k.BindingCount, k.ConstantCount);
+        }
         int main = _mb.AddFunction("main", _code, 0, inputs, 0, results.Count);
         int sig = _mb.AddSignature(
             _plan.Inputs.Select(i => Parameter(i.Name, i.Tensor)).ToArray(),
@@ -226,7 +253,8 @@ public sealed class HostProgramEmitter
             case DispatchStep d:
             {
                 var bindings = d.Inputs.Concat(d.Outputs).ToList();
-                var values = new List<ushort> { Value(0), Value(_plan.KernelOrdinal(d.Kernel)), Value(bindings.Count) };
+                var (exe, ordinal) = _kernelSlots[_plan.KernelOrdinal(d.Kernel)];
+                var values = new List<ushort> { Value(exe), Value(ordinal), Value(bindings.Count) };
                 var refs = new List<ushort>();
                 foreach (var t in bindings)
                 {

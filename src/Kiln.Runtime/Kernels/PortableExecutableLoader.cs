@@ -8,7 +8,9 @@ public delegate Kernel KernelFactory(ReadOnlySpan<byte> descriptor, int bindingC
 /// <summary>
 /// Loads "portable" executables: each kernel record names a prebuilt kernel family of this
 /// library, parameterized by its descriptor. No code is generated, so it runs everywhere
-/// (NativeAOT included). The family table belongs to the loader instance, not to the process.
+/// (NativeAOT included). It also loads "il" executables, whose kernels are elementwise programs
+/// with the same descriptors (it interprets them), for where the IL loader cannot run. The family
+/// table belongs to the loader instance, not to the process.
 /// </summary>
 public sealed class PortableExecutableLoader : ExecutableLoader
 {
@@ -24,7 +26,10 @@ public sealed class PortableExecutableLoader : ExecutableLoader
     /// <summary>Adds or replaces a kernel family (for applications with their own kernels).</summary>
     public void Register(string name, KernelFactory factory) => _families[name] = factory;
 
-    public override bool CanLoad(string format) => format == FormatName;
+    public override bool CanLoad(string format) => format is FormatName or IlFormatName;
+
+    /// <summary>The format of executables rendered to IL at load (see Kernels/Il/IlExecutableLoader).</summary>
+    public const string IlFormatName = "il";
 
     public override Kernel LoadKernel(string name, ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount, ulong contentHash)
     {

@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using Kiln.Runtime.Hal;
 using Kiln.Runtime.Kernels;
+using Kiln.Runtime.Kernels.Il;
 
 namespace Kiln.Runtime.Vm;
 
@@ -16,13 +18,18 @@ public sealed class Instance
     private readonly Dictionary<string, NativeModule> _modules = new(StringComparer.Ordinal);
     private readonly object _lock = new();
 
-    /// <summary>An instance with the built-in types ("hal.buffer", "hal.buffer_view"), the "hal" module and the portable kernel loader.</summary>
+    /// <summary>
+    /// An instance with the built-in types ("hal.buffer", "hal.buffer_view"), the "hal" module, the
+    /// portable kernel loader, and, where code can be generated at run time, the IL loader (which then
+    /// takes "il" executables; without it the portable loader interprets them).
+    /// </summary>
     public Instance()
     {
         Types.Register("hal.buffer", typeof(DeviceBuffer));
         Types.Register("hal.buffer_view", typeof(BufferView));
         RegisterNativeModule(HalModule.Create());
         RegisterLoader(new PortableExecutableLoader());
+        if (RuntimeFeature.IsDynamicCodeSupported) RegisterLoader(new IlExecutableLoader());
     }
 
     public TypeRegistry Types { get; } = new();

@@ -55,8 +55,9 @@ public static class ElementwiseEmitters
         })
             Unary(name, op);
         Unary("Neg", EwOp.Neg, floatOnly: false);
-        Unary("Abs", EwOp.Abs, floatOnly: false);
-        Unary("Sign", EwOp.Sign, floatOnly: false);
+        // uint64 values above 2^63 are negative as I64: their absolute value is themselves, their sign 1.
+        d["Abs"] = e => [e.In(0).Element == ElementType.UInt64 ? e.In(0) : e.B.Unary(EwOp.Abs, e.In(0))];
+        d["Sign"] = e => [e.In(0) is { Element: ElementType.UInt64 } u ? e.B.Binary(EwOp.Ne, u, e.B.Like(u, 0)) with { Element = u.Element } : e.B.Unary(EwOp.Sign, e.In(0))];
         Unary("BitwiseNot", EwOp.BitNot, floatOnly: false);
         d["Not"] = e => [e.B.Unary(EwOp.Not, e.In(0))];
         d["IsNaN"] = e => [e.B.Unary(EwOp.IsNaN, e.In(0))];
@@ -167,7 +168,7 @@ public static class ElementwiseEmitters
             return [e.B.Binary(EwOp.Mul, half, e.B.Binary(EwOp.Add, inner, e.B.Like(x, 1)))];
         };
         d["HardSigmoid"] = e => [HardSigmoid(e.B, e.In(0), e.Attr("alpha", 0.2f), e.Attr("beta", 0.5f))];
-        d["HardSwish"] = e => [e.B.Binary(EwOp.Mul, e.In(0), HardSigmoid(e.B, e.In(0), 1f / 6, 0.5f))];
+        d["HardSwish"] = e => [e.B.Binary(EwOp.Mul, e.In(0), HardSigmoid(e.B, e.In(0), 1.0 / 6, 0.5))];
         d["Softplus"] = e => [Softplus(e.B, e.In(0))];
         d["Softsign"] = e =>
         {

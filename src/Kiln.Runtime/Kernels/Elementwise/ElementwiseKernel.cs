@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Kiln.Runtime.Hal;
 
@@ -15,7 +14,8 @@ public sealed unsafe class ElementwiseKernel : Kernel
 {
     public const string KernelName = "elementwise";
     public const int Tile = 256;
-    private const long ChunkElements = 32 * 1024;
+    /// <summary>Elements per workgroup (the IL-rendered kernel splits work the same way).</summary>
+    internal const long ChunkElements = 32 * 1024;
 
     private readonly ElementwiseProgram _program;
     // Codecs of the small float formats the program touches, by dtype code (instance state: no process globals).
@@ -43,6 +43,9 @@ public sealed unsafe class ElementwiseKernel : Kernel
 
     public override void Validate(in DispatchState d)
     {
+        int operands = _program.Inputs.Length + _program.Outputs.Length;
+        if (d.BindingCount != operands || d.ConstantCount != _program.ConstantCount)
+            throw OutOfRange($"elementwise: dispatched with {d.BindingCount} bindings and {d.ConstantCount} constants; the program needs {operands} and {_program.ConstantCount}");
         int rank = _program.Rank;
         long total = 1;
         for (int i = 0; i < rank; i++)
@@ -52,7 +55,6 @@ public sealed unsafe class ElementwiseKernel : Kernel
             total = n == 0 ? 0 : total > long.MaxValue / n ? throw OutOfRange("elementwise: size overflows") : total * n;
         }
         if (total == 0) return;
-        int operands = _program.Inputs.Length + _program.Outputs.Length;
         for (int k = 0; k < operands; k++)
         {
             // The lowest and highest element the operand touches must lie inside its binding.
@@ -356,15 +358,10 @@ public sealed unsafe class ElementwiseKernel : Kernel
                 src[..n].CopyTo(dst); break;
             case (ComputeType.F32, ComputeType.F64): { var s = F32(src, n); var t = F64(dst, n); for (int i = n - 1; i >= 0; i--) t[i] = s[i]; break; }
             case (ComputeType.F64, ComputeType.F32): { var s = F64(src, n); var t = F32(dst, n); for (int i = 0; i < n; i++) t[i] = (float)s[i]; break; }
-            case (ComputeType.F32, ComputeType.I64): { var s = F32(src, n); for (int i = 0; i < n; i++) dst[i] = FloatToLong(s[i], unsigned); break; }
-            case (ComputeType.F64, ComputeType.I64): { var s = F64(src, n); for (int i = 0; i < n; i++) dst[i] = FloatToLong(s[i], unsigned); break; }
+            case (ComputeType.F32, ComputeType.I64): { var s = F32(src, n); for (int i = 0; i < n; i++) dst[i] = ScalarMath.FloatToLong(s[i], unsigned); break; }
+            case (ComputeType.F64, ComputeType.I64): { var s = F64(src, n); for (int i = 0; i < n; i++) dst[i] = ScalarMath.FloatToLong(s[i], unsigned); break; }
             case (ComputeType.I64, ComputeType.F32): { var t = F32(dst, n); for (int i = 0; i < n; i++) t[i] = unsigned ? (float)(ulong)src[i] : src[i]; break; }
             case (ComputeType.I64, ComputeType.F64): { var t = F64(dst, n); for (int i = 0; i < n; i++) t[i] = unsigned ? (double)(ulong)src[i] : src[i]; break; }
         }
     }
-
-    /// <summary>Truncation toward zero; NaN gives 0 and out-of-range values saturate (unsigned: into the uint64 range).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static long FloatToLong(double x, bool unsigned) =>
-        unsigned && x >= 9223372036854775808.0 ? unchecked((long)(ulong)Math.Min(x, 18446744073709549568.0)) : (long)x;
 }

@@ -83,33 +83,34 @@ internal static class FloatOps<T> where T : unmanaged, IFloatingPointIeee754<T>
     private static Span<T> Reg(Span<long> regs, int r, int n) => MemoryMarshal.Cast<long, T>(ElementwiseKernel.Slot(regs, r))[..n];
 
     // One small struct per function, driven by generic loops (no delegates: no calls per element,
-    // and no compiler-cached delegates, which would be static state).
-    private interface IUnary { static abstract T Invoke(T x); }
-    private interface IBinary { static abstract T Invoke(T a, T b); }
-    private interface ICompare { static abstract bool Invoke(T a, T b); }
+    // and no compiler-cached delegates, which would be static state). Internal: generated code calls
+    // the same functions, so every renderer computes them alike.
+    internal interface IUnary { static abstract T Invoke(T x); }
+    internal interface IBinary { static abstract T Invoke(T a, T b); }
+    internal interface ICompare { static abstract bool Invoke(T a, T b); }
 
-    private struct Sin : IUnary { public static T Invoke(T x) => T.Sin(x); }
-    private struct Cos : IUnary { public static T Invoke(T x) => T.Cos(x); }
-    private struct Tan : IUnary { public static T Invoke(T x) => T.Tan(x); }
-    private struct Asin : IUnary { public static T Invoke(T x) => T.Asin(x); }
-    private struct Acos : IUnary { public static T Invoke(T x) => T.Acos(x); }
-    private struct Atan : IUnary { public static T Invoke(T x) => T.Atan(x); }
-    private struct Sinh : IUnary { public static T Invoke(T x) => T.Sinh(x); }
-    private struct Cosh : IUnary { public static T Invoke(T x) => T.Cosh(x); }
-    private struct Tanh : IUnary { public static T Invoke(T x) => T.Tanh(x); }
-    private struct Asinh : IUnary { public static T Invoke(T x) => T.Asinh(x); }
-    private struct Acosh : IUnary { public static T Invoke(T x) => T.Acosh(x); }
-    private struct Atanh : IUnary { public static T Invoke(T x) => T.Atanh(x); }
-    private struct Erf : IUnary { public static T Invoke(T x) => T.CreateTruncating(ScalarMath.Erf(double.CreateTruncating(x))); }
-    private struct RoundEven : IUnary { public static T Invoke(T x) => T.Round(x, MidpointRounding.ToEven); }
-    private struct Sign : IUnary { public static T Invoke(T x) => T.IsNaN(x) ? x : x > T.Zero ? T.One : x < T.Zero ? -T.One : T.Zero; }
-    private struct Sigmoid : IUnary { public static T Invoke(T x) => x >= T.Zero ? T.One / (T.One + T.Exp(-x)) : T.Exp(x) / (T.One + T.Exp(x)); }
-    private struct FMod : IBinary { public static T Invoke(T a, T b) => a % b; }
-    private struct Pow : IBinary { public static T Invoke(T a, T b) => T.Pow(a, b); }
-    private struct Eq : ICompare { public static bool Invoke(T a, T b) => a == b; }
-    private struct Ne : ICompare { public static bool Invoke(T a, T b) => a != b; }
-    private struct Lt : ICompare { public static bool Invoke(T a, T b) => a < b; }
-    private struct Le : ICompare { public static bool Invoke(T a, T b) => a <= b; }
+    internal struct Sin : IUnary { public static T Invoke(T x) => T.Sin(x); }
+    internal struct Cos : IUnary { public static T Invoke(T x) => T.Cos(x); }
+    internal struct Tan : IUnary { public static T Invoke(T x) => T.Tan(x); }
+    internal struct Asin : IUnary { public static T Invoke(T x) => T.Asin(x); }
+    internal struct Acos : IUnary { public static T Invoke(T x) => T.Acos(x); }
+    internal struct Atan : IUnary { public static T Invoke(T x) => T.Atan(x); }
+    internal struct Sinh : IUnary { public static T Invoke(T x) => T.Sinh(x); }
+    internal struct Cosh : IUnary { public static T Invoke(T x) => T.Cosh(x); }
+    internal struct Tanh : IUnary { public static T Invoke(T x) => T.Tanh(x); }
+    internal struct Asinh : IUnary { public static T Invoke(T x) => T.Asinh(x); }
+    internal struct Acosh : IUnary { public static T Invoke(T x) => T.Acosh(x); }
+    internal struct Atanh : IUnary { public static T Invoke(T x) => T.Atanh(x); }
+    internal struct Erf : IUnary { public static T Invoke(T x) => T.CreateTruncating(ScalarMath.Erf(double.CreateTruncating(x))); }
+    internal struct RoundEven : IUnary { public static T Invoke(T x) => T.Round(x, MidpointRounding.ToEven); }
+    internal struct Sign : IUnary { public static T Invoke(T x) => T.IsNaN(x) ? x : x > T.Zero ? T.One : x < T.Zero ? -T.One : T.Zero; }
+    internal struct Sigmoid : IUnary { public static T Invoke(T x) => x >= T.Zero ? T.One / (T.One + T.Exp(-x)) : T.Exp(x) / (T.One + T.Exp(x)); }
+    internal struct FMod : IBinary { public static T Invoke(T a, T b) => a % b; }
+    internal struct Pow : IBinary { public static T Invoke(T a, T b) => T.Pow(a, b); }
+    internal struct Eq : ICompare { public static bool Invoke(T a, T b) => a == b; }
+    internal struct Ne : ICompare { public static bool Invoke(T a, T b) => a != b; }
+    internal struct Lt : ICompare { public static bool Invoke(T a, T b) => a < b; }
+    internal struct Le : ICompare { public static bool Invoke(T a, T b) => a <= b; }
 
     private static void Map<TOp>(Span<long> regs, EwInstruction ins, int n) where TOp : IUnary
     {
@@ -147,7 +148,7 @@ internal static class IntegerOps
             switch (ins.Op)
             {
                 case EwOp.Neg: for (int i = 0; i < n; i++) d[i] = -a[i]; return;
-                case EwOp.Abs: for (int i = 0; i < n; i++) d[i] = a[i] < 0 ? -a[i] : a[i]; return;
+                case EwOp.Abs: for (int i = 0; i < n; i++) d[i] = ScalarMath.Abs(a[i]); return;
                 case EwOp.Sign: for (int i = 0; i < n; i++) d[i] = Math.Sign(a[i]); return;
                 case EwOp.Not: for (int i = 0; i < n; i++) d[i] = a[i] == 0 ? 1 : 0; return;
                 case EwOp.BitNot: for (int i = 0; i < n; i++) d[i] = ~a[i]; return;
@@ -158,29 +159,22 @@ internal static class IntegerOps
                 case EwOp.Add: TensorPrimitives.Add<long>(a, b, d); break;
                 case EwOp.Sub: TensorPrimitives.Subtract<long>(a, b, d); break;
                 case EwOp.Mul: for (int i = 0; i < n; i++) d[i] = a[i] * b[i]; break;
-                case EwOp.Div: for (int i = 0; i < n; i++) d[i] = b[i] == 0 ? 0 : b[i] == -1 ? -a[i] : a[i] / b[i]; break;
-                case EwOp.DivU: for (int i = 0; i < n; i++) d[i] = b[i] == 0 ? 0 : (long)((ulong)a[i] / (ulong)b[i]); break;
-                case EwOp.Mod:
-                    for (int i = 0; i < n; i++)
-                    {
-                        if (b[i] == 0 || b[i] == -1) { d[i] = 0; continue; }
-                        long r = a[i] % b[i];
-                        d[i] = r != 0 && (r < 0) != (b[i] < 0) ? r + b[i] : r;
-                    }
-                    break;
-                case EwOp.FMod: for (int i = 0; i < n; i++) d[i] = b[i] == 0 || b[i] == -1 ? 0 : a[i] % b[i]; break;
-                case EwOp.ModU: for (int i = 0; i < n; i++) d[i] = b[i] == 0 ? 0 : (long)((ulong)a[i] % (ulong)b[i]); break;
+                case EwOp.Div: for (int i = 0; i < n; i++) d[i] = ScalarMath.Div(a[i], b[i]); break;
+                case EwOp.DivU: for (int i = 0; i < n; i++) d[i] = ScalarMath.DivU(a[i], b[i]); break;
+                case EwOp.Mod: for (int i = 0; i < n; i++) d[i] = ScalarMath.Mod(a[i], b[i]); break;
+                case EwOp.FMod: for (int i = 0; i < n; i++) d[i] = ScalarMath.FMod(a[i], b[i]); break;
+                case EwOp.ModU: for (int i = 0; i < n; i++) d[i] = ScalarMath.ModU(a[i], b[i]); break;
                 case EwOp.Pow: for (int i = 0; i < n; i++) d[i] = ScalarMath.PowInt(a[i], b[i]); break;
                 case EwOp.Min: TensorPrimitives.Min<long>(a, b, d); break;
                 case EwOp.Max: TensorPrimitives.Max<long>(a, b, d); break;
-                case EwOp.MinU: for (int i = 0; i < n; i++) d[i] = (ulong)a[i] <= (ulong)b[i] ? a[i] : b[i]; break;
-                case EwOp.MaxU: for (int i = 0; i < n; i++) d[i] = (ulong)a[i] >= (ulong)b[i] ? a[i] : b[i]; break;
+                case EwOp.MinU: for (int i = 0; i < n; i++) d[i] = ScalarMath.MinU(a[i], b[i]); break;
+                case EwOp.MaxU: for (int i = 0; i < n; i++) d[i] = ScalarMath.MaxU(a[i], b[i]); break;
                 case EwOp.BitAnd: TensorPrimitives.BitwiseAnd<long>(a, b, d); break;
                 case EwOp.BitOr: TensorPrimitives.BitwiseOr<long>(a, b, d); break;
                 case EwOp.BitXor: TensorPrimitives.Xor<long>(a, b, d); break;
-                case EwOp.Shl: for (int i = 0; i < n; i++) d[i] = (ulong)b[i] >= 64 ? 0 : a[i] << (int)b[i]; break;
-                case EwOp.ShrU: for (int i = 0; i < n; i++) d[i] = (ulong)b[i] >= 64 ? 0 : (long)((ulong)a[i] >> (int)b[i]); break;
-                case EwOp.ShrS: for (int i = 0; i < n; i++) d[i] = (ulong)b[i] >= 64 ? (a[i] < 0 ? -1 : 0) : a[i] >> (int)b[i]; break;
+                case EwOp.Shl: for (int i = 0; i < n; i++) d[i] = ScalarMath.Shl(a[i], b[i]); break;
+                case EwOp.ShrU: for (int i = 0; i < n; i++) d[i] = ScalarMath.ShrU(a[i], b[i]); break;
+                case EwOp.ShrS: for (int i = 0; i < n; i++) d[i] = ScalarMath.ShrS(a[i], b[i]); break;
                 case EwOp.Eq: for (int i = 0; i < n; i++) d[i] = a[i] == b[i] ? 1 : 0; break;
                 case EwOp.Ne: for (int i = 0; i < n; i++) d[i] = a[i] != b[i] ? 1 : 0; break;
                 case EwOp.Lt: for (int i = 0; i < n; i++) d[i] = a[i] < b[i] ? 1 : 0; break;

@@ -1,6 +1,12 @@
+using System.Runtime.CompilerServices;
+
 namespace Kiln.Runtime.Kernels.Elementwise;
 
-/// <summary>Scalar functions the base library lacks (erf), written from their mathematical definitions.</summary>
+/// <summary>
+/// Scalar functions the base library lacks (erf), written from their mathematical definitions, and
+/// the exact semantics of the elementwise IR's integer and conversion instructions. Every renderer
+/// (the portable interpreter, generated IL) calls these, so the edge cases are defined once.
+/// </summary>
 public static class ScalarMath
 {
     /// <summary>
@@ -65,6 +71,54 @@ public static class ScalarMath
         }
         return result;
     }
+
+    /// <summary>|a| wrapping: the absolute value of long.MinValue is long.MinValue.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Abs(long a) => a < 0 ? unchecked(-a) : a;
+
+    /// <summary>Truncating signed division; x/0 = 0 and x/-1 wraps (no trap).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Div(long a, long b) => b == 0 ? 0 : b == -1 ? unchecked(-a) : a / b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long DivU(long a, long b) => b == 0 ? 0 : (long)((ulong)a / (ulong)b);
+
+    /// <summary>Floor modulo (the sign of the divisor); x mod 0 = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Mod(long a, long b)
+    {
+        if (b == 0 || b == -1) return 0;
+        long r = a % b;
+        return r != 0 && (r < 0) != (b < 0) ? r + b : r;
+    }
+
+    /// <summary>Truncated remainder (the sign of the dividend); x fmod 0 = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long FMod(long a, long b) => b == 0 || b == -1 ? 0 : a % b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ModU(long a, long b) => b == 0 ? 0 : (long)((ulong)a % (ulong)b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long MinU(long a, long b) => (ulong)a <= (ulong)b ? a : b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long MaxU(long a, long b) => (ulong)a >= (ulong)b ? a : b;
+
+    /// <summary>Shifts by counts of 64 or more (unsigned) give 0, or the sign for arithmetic right shifts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long Shl(long a, long b) => (ulong)b >= 64 ? 0 : a << (int)b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ShrU(long a, long b) => (ulong)b >= 64 ? 0 : (long)((ulong)a >> (int)b);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long ShrS(long a, long b) => (ulong)b >= 64 ? (a < 0 ? -1 : 0) : a >> (int)b;
+
+    /// <summary>Float to integer: truncation toward zero; NaN gives 0 and out-of-range values saturate (unsigned: into the uint64 range).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static long FloatToLong(double x, bool unsigned) =>
+        unsigned && x >= 9223372036854775808.0 ? unchecked((long)(ulong)Math.Min(x, 18446744073709549568.0)) : (long)x;
 
     public static float ToBFloat16Float(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
