@@ -37,12 +37,16 @@ public class RealModelTests
 
     /// <summary>
     /// Kiln's output must match ONNX Runtime's within the suite's rule. An element may differ from
-    /// ONNX Runtime only where Kiln is at least as close as ONNX Runtime to the model's float64
-    /// answer (<see cref="Float64Oracle"/>): both are float32 implementations, and on a few
-    /// near-zero sums of large cancelling terms (BlazeFace's box regressors) ONNX Runtime's own
-    /// rounding is larger than the rule allows. Returns how many elements were judged that way.
+    /// ONNX Runtime only where Kiln's error against the model's float64 answer
+    /// (<see cref="Float64Oracle"/>) is within <paramref name="errorFactor"/> times ONNX Runtime's
+    /// own error, and such elements must be rare (at most 1 in 1000). Both are float32
+    /// implementations: on a few near-zero sums of large cancelling terms (BlazeFace's box
+    /// regressors) the rounding of any float32 summation order exceeds the rule, ONNX Runtime's
+    /// included. The reference evaluator (accumulating in double) must be at least as close as ONNX
+    /// Runtime (factor 1); compiled float32 kernels sum in another order, and get a factor of 4.
+    /// Returns how many elements were judged that way.
     /// </summary>
-    public static int AssertMatches(string what, TensorData ort, TensorData actual, Func<TensorData> float64Answer)
+    public static int AssertMatches(string what, TensorData ort, TensorData actual, Func<TensorData> float64Answer, double errorFactor = 1)
     {
         Assert.Equal(ort.ElementType, actual.ElementType);
         Assert.Equal(ort.Shape, actual.Shape);
@@ -54,18 +58,37 @@ public class RealModelTests
         foreach (long i in disagreements)
         {
             double a = actual.GetDouble(i), o = ort.GetDouble(i), e = exact.GetDouble(i);
-            Assert.True(Close(a, e) || Math.Abs(a - e) <= Math.Abs(o - e),
-                $"{what}[{i}]: Kiln {a:G9}, ONNX Runtime {o:G9}, float64 answer {e:G9}: Kiln is further from the answer than ONNX Runtime ({disagreements.Count} elements differ from ONNX Runtime)");
+            Assert.True(Close(a, e) || Math.Abs(a - e) <= errorFactor * Math.Abs(o - e),
+                $"{what}[{i}]: Kiln {a:G9}, ONNX Runtime {o:G9}, float64 answer {e:G9}: Kiln's error is over {errorFactor} times ONNX Runtime's ({disagreements.Count} elements differ from ONNX Runtime)");
         }
+        Assert.True(disagreements.Count * 1000L <= ort.ElementCount, $"{what}: {disagreements.Count} of {ort.ElementCount} elements differ from ONNX Runtime");
         return disagreements.Count;
     }
 
     [SkippableTheory]
     [MemberData(nameof(ModelNames))]
-    public void ReferenceMatchesOnnxRuntime(string name) => RunAndCompare(name, "--engine", "reference");
+    public void ReferenceMatchesOnnxRuntime(string name) => RunAndCompare(name, 1, "--engine", "reference");
+
+    /// <summary>The whole compiled path (compile, write and load the module, run) on the inline device.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(ModelNames))]
+    public void CompiledSyncMatchesOnnxRuntime(string name) => RunAndCompare(name, CompiledErrorFactor, "--device", "sync");
+
+    /// <summary>The same module on the worker-pool device.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(ModelNames))]
+    public void CompiledTaskMatchesOnnxRuntime(string name) => RunAndCompare(name, CompiledErrorFactor, "--device", "task");
+
+    /// <summary>Elementwise kernels generated as IL at load time.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(ModelNames))]
+    public void CompiledIlMatchesOnnxRuntime(string name) => RunAndCompare(name, CompiledErrorFactor, "--device", "sync", "--target", "il");
 
     /// <summary>Runs `kiln run MODEL --input ... --output-dir DIR [extra]` and compares every output file with ONNX Runtime's.</summary>
-    public static void RunAndCompare(string name, params string[] extra)
+    /// <summary>How much larger than ONNX Runtime's a compiled float32 kernel's error may be, where the two disagree (see <see cref="AssertMatches"/>).</summary>
+    public const double CompiledErrorFactor = 4;
+
+    public static void RunAndCompare(string name, double errorFactor, params string[] extra)
     {
         Skip.If(name.Length == 0, SharedData.MissingMessage);
         var manifest = ReadManifest(name);
@@ -82,7 +105,7 @@ public class RealModelTests
             {
                 string produced = Path.Combine(outDir, Npy.FileNameFor(output));
                 Assert.True(File.Exists(produced), $"kiln run did not write {produced}");
-                AssertMatches($"{name}/{output}", Npy.Read(file), Npy.Read(produced), () => float64.Value[output]);
+                AssertMatches($"{name}/{output}", Npy.Read(file), Npy.Read(produced), () => float64.Value[output], errorFactor);
             }
         }
         finally
