@@ -35,7 +35,7 @@ internal static class DemoCommand
         var compiled = KilnCompiler.Compile(OnnxImporter.Load(modelPath));
         string modulePath = Path.Combine(dir, "model.kiln");
         File.WriteAllBytes(modulePath, compiled.Bytes);
-        Console.WriteLine($"compile: {modulePath} ({compiled.Bytes.Length} bytes, {compiled.Plan.Steps.Count} dispatches, arena {compiled.Plan.ArenaBytes} bytes) in {sw.ElapsedMilliseconds} ms");
+        Console.WriteLine($"compile: {modulePath} ({compiled.Bytes.Length} bytes, {Kiln.Compiler.Lowering.Step.Flatten(compiled.Plan.Steps).OfType<Kiln.Compiler.Lowering.DispatchStep>().Count()} dispatches, arena {compiled.Plan.ArenaBytes} bytes) in {sw.ElapsedMilliseconds} ms");
 
         var inputs = new Dictionary<string, TensorData> { [ExampleModel.InputName] = Npy.Read(inputPath) };
         var reference = ModelRunner.RunReference(modelPath, inputs)[0].Value;

@@ -41,7 +41,7 @@ public sealed class HostProgramEmitter
     /// <summary>Numbers the plan's kernels and places each in the executable of its format (in order of first use).</summary>
     private void AssignKernels()
     {
-        foreach (var step in _plan.Steps)
+        foreach (var step in Step.Flatten(_plan.Steps))
             if (step is DispatchStep d) _plan.KernelOrdinal(d.Kernel);
         foreach (var kernel in _plan.Kernels)
         {

@@ -67,6 +67,13 @@ public abstract class Step
 {
     public abstract IEnumerable<TensorRef> Reads { get; }
     public abstract IEnumerable<TensorRef> Writes { get; }
+
+    /// <summary>Steps nested in this one (branches, loop bodies); none for simple steps.</summary>
+    public virtual IEnumerable<Step> Children => [];
+
+    /// <summary>These steps and every step nested in them, in program order.</summary>
+    public static IEnumerable<Step> Flatten(IEnumerable<Step> steps) =>
+        steps.SelectMany(s => Flatten(s.Children).Prepend(s));
 }
 
 /// <summary>Run a kernel over bindings with push constants (symbolic sizes allowed; the host program computes them).</summary>
@@ -132,6 +139,7 @@ public sealed class IfStep(TensorRef condition, IReadOnlyList<Step> then, IReadO
     public IReadOnlyList<Step> Else { get; } = otherwise;
     public override IEnumerable<TensorRef> Reads => Then.Concat(Else).SelectMany(s => s.Reads).Prepend(Condition);
     public override IEnumerable<TensorRef> Writes => Then.Concat(Else).SelectMany(s => s.Writes);
+    public override IEnumerable<Step> Children => Then.Concat(Else);
     public override string ToString() =>
         $"if {Condition}\n" + string.Join("\n", Then.Select(s => "    " + s)) + "\n  else\n" + string.Join("\n", Else.Select(s => "    " + s));
 }
@@ -150,6 +158,7 @@ public sealed class ForStep(Dim count, string index, IReadOnlyList<Step> body, T
     public TensorRef? Condition { get; } = condition;
     public override IEnumerable<TensorRef> Reads => Condition is null ? Body.SelectMany(s => s.Reads) : Body.SelectMany(s => s.Reads).Append(Condition);
     public override IEnumerable<TensorRef> Writes => Body.SelectMany(s => s.Writes);
+    public override IEnumerable<Step> Children => Body;
     public override string ToString() => $"for {Index} < {Count}\n" + string.Join("\n", Body.Select(s => "    " + s));
 }
 
