@@ -41,6 +41,21 @@ public sealed class ElementwiseRenderer
 
     public int VectorBytes => _vectors?.Bytes ?? 0;
 
+    /// <summary>
+    /// Whether this renderer generates code for the program: element types of a byte or more (not
+    /// the float8/float4/e8m0 formats or the packed 2- and 4-bit integers) and no rounding to a
+    /// narrow float format. The loader runs other programs on the portable interpreter.
+    /// </summary>
+    public static bool CanRender(ElementwiseProgram program)
+    {
+        static bool Renderable(DType t) => t is DType.Float32 or DType.Float64 or DType.Float16 or DType.BFloat16 or DType.Bool
+            or DType.Int8 or DType.Int16 or DType.Int32 or DType.Int64 or DType.UInt8 or DType.UInt16 or DType.UInt32 or DType.UInt64;
+        foreach (var t in program.Inputs) if (!Renderable(t)) return false;
+        foreach (var t in program.Outputs) if (!Renderable(t)) return false;
+        foreach (var ins in program.Instructions) if (ins.Op == EwOp.RoundTo) return false;
+        return true;
+    }
+
     /// <summary>Renders a (decoded, verified) program. The method is compiled by the JIT on its first call.</summary>
     public unsafe ElementwiseRow Render(ElementwiseProgram program)
     {

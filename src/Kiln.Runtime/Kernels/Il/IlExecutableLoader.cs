@@ -8,7 +8,8 @@ namespace Kiln.Runtime.Kernels.Il;
 /// Loads "il" executables: their kernels are elementwise programs (the kernel IR), which this
 /// loader renders to IL with <see cref="ElementwiseRenderer"/> and JIT-compiles when a context is
 /// created, so the first dispatch runs compiled code. Other kernel families live in the module's
-/// "portable" executable and never reach this loader. Where code cannot be generated (NativeAOT),
+/// "portable" executable and never reach this loader; programs the renderer does not cover
+/// (<see cref="ElementwiseRenderer.CanRender"/>) run on the portable interpreter. Where code cannot be generated (NativeAOT),
 /// the <see cref="PortableExecutableLoader"/> loads "il" executables itself, interpreting the same
 /// descriptors.
 /// Generated code depends only on the program, so it is cached per loader by the kernel's content
@@ -45,6 +46,7 @@ public sealed class IlExecutableLoader : ExecutableLoader
         if (name != ElementwiseKernel.KernelName)
             throw new KilnRuntimeException(StatusCode.Unsupported, $"the il loader renders elementwise kernels only, not '{name}'");
         var portable = (ElementwiseKernel)ElementwiseKernel.Load(descriptor, bindingCount, constantCount);
+        if (!ElementwiseRenderer.CanRender(portable.Program)) return portable; // narrow formats: interpreted
         return new IlElementwiseKernel(portable, RowFor(portable.Program, descriptor, contentHash));
     }
 
