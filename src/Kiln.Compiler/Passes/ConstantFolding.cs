@@ -26,11 +26,25 @@ public static class ConstantFolding
         return TensorData.Vector(dims[(int)start..(int)end]);
     }
 
+    private static void CollectTypes(Graph graph, Dictionary<Value, IrType> types)
+    {
+        foreach (var v in graph.Inputs) types[v] = v.Type;
+        foreach (var op in graph.Operations)
+        {
+            foreach (var r in op.Outputs) if (r is not null) types[r] = r.Type;
+            foreach (var nested in op.NestedGraphs) CollectTypes(nested, types);
+        }
+    }
+
     public static bool Run(Graph graph, OpRegistry? registry = null)
     {
         registry ??= OpRegistry.Default;
         var evaluator = new ReferenceEvaluator(registry);
-        var inference = new ShapeInference(registry);
+        // Inference runs again (it knows more once earlier passes ran); the types values have now
+        // count as declared, so what the model (or its builder) stated is never lost.
+        var declared = new Dictionary<Value, IrType>(ReferenceEqualityComparer.Instance);
+        CollectTypes(graph, declared);
+        var inference = new ShapeInference(registry, declared);
         inference.InferGraph(graph);
         var constants = new Dictionary<Value, TensorData>(ReferenceEqualityComparer.Instance);
         bool changed = false;

@@ -24,8 +24,11 @@ public sealed unsafe class ElementwiseKernel : Kernel
     public ElementwiseKernel(ElementwiseProgram program)
     {
         _program = program;
-        foreach (var d in program.Inputs.Concat(program.Outputs).Concat(program.Instructions.Where(i => i.Op == EwOp.RoundTo).Select(i => (DType)i.Aux)))
-            _formats[(int)d] ??= Numerics.SmallFloatFormat.For(d);
+        // Loops, not lambdas: a non-capturing lambda's delegate cache is a static field.
+        foreach (var d in program.Inputs) _formats[(int)d] ??= Numerics.SmallFloatFormat.For(d);
+        foreach (var d in program.Outputs) _formats[(int)d] ??= Numerics.SmallFloatFormat.For(d);
+        foreach (var i in program.Instructions)
+            if (i.Op == EwOp.RoundTo) _formats[i.Aux] ??= Numerics.SmallFloatFormat.For((DType)i.Aux);
     }
 
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)

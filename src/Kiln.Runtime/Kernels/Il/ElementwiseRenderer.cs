@@ -43,8 +43,8 @@ public sealed class ElementwiseRenderer
 
     /// <summary>
     /// Whether this renderer generates code for the program: element types of a byte or more (not
-    /// the float8/float4/e8m0 formats or the packed 2- and 4-bit integers) and no rounding to a
-    /// narrow float format. The loader runs other programs on the portable interpreter.
+    /// the float8/float4/e8m0 formats or the packed 2- and 4-bit integers), rounding to float16 or
+    /// bfloat16 only. The loader runs other programs on the portable interpreter.
     /// </summary>
     public static bool CanRender(ElementwiseProgram program)
     {
@@ -52,7 +52,8 @@ public sealed class ElementwiseRenderer
             or DType.Int8 or DType.Int16 or DType.Int32 or DType.Int64 or DType.UInt8 or DType.UInt16 or DType.UInt32 or DType.UInt64;
         foreach (var t in program.Inputs) if (!Renderable(t)) return false;
         foreach (var t in program.Outputs) if (!Renderable(t)) return false;
-        foreach (var ins in program.Instructions) if (ins.Op == EwOp.RoundTo) return false;
+        foreach (var ins in program.Instructions)
+            if (ins.Op == EwOp.RoundTo && (DType)ins.Aux is not (DType.Float16 or DType.BFloat16)) return false;
         return true;
     }
 

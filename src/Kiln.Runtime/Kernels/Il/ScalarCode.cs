@@ -78,6 +78,16 @@ internal static class ScalarCode
             case EwOp.IsInf:
                 IsInfinity(il, ins, a);
                 return;
+            case EwOp.RoundTo when (DType)ins.Aux == DType.Float16:
+                a.Push(il);
+                il.Emit(OpCodes.Call, Conversion(typeof(float), typeof(Half)));
+                il.Emit(OpCodes.Call, Conversion(typeof(Half), typeof(float)));
+                return;
+            case EwOp.RoundTo when (DType)ins.Aux == DType.BFloat16:
+                a.Push(il);
+                il.Emit(OpCodes.Call, Method(typeof(ScalarMath), nameof(ScalarMath.FromFloatToBFloat16), typeof(float)));
+                il.Emit(OpCodes.Call, Method(typeof(ScalarMath), nameof(ScalarMath.ToBFloat16Float), typeof(ushort)));
+                return;
             case EwOp.MulAdd when !isFloat:
                 a.Push(il); b.Push(il); il.Emit(OpCodes.Mul); c.Push(il); il.Emit(OpCodes.Add);
                 return;
