@@ -30,17 +30,19 @@ internal static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing", DefaultValueFactory = _ => 10 };
         var inputs = new Option<string[]>("--input", "-i") { Description = "An input, as NAME=@file.npy" };
         var shapes = new Option<string[]>("--shape") { Description = "Compile an .onnx model for fixed input shapes, as NAME=1x3x640x640" };
-        var target = new Option<string>("--target") { Description = "Kernel target for .onnx models: portable or il", DefaultValueFactory = _ => "portable" };
-        var cmd = new Command("bench", "Time a model: start-up cost and steady-state latency") { model, device, threads, iterations, warmup, inputs, shapes, target };
+        var target = ModelRunner.TargetOption();
+        var profile = new Option<bool>("--profile") { Description = "Afterwards, time each dispatch on the sync device and list the costliest" };
+        var cmd = new Command("bench", "Time a model: start-up cost and steady-state latency") { model, device, threads, iterations, warmup, inputs, shapes, target, profile };
         cmd.SetAction(CommandLine.Guard(parse => Run(parse.GetValue(model)!, parse.GetValue(device)!, parse.GetValue(threads),
             parse.GetValue(iterations), parse.GetValue(warmup), ModelRunner.ReadInputs(parse.GetValue(inputs) ?? []),
-            ModelRunner.ParseShapes(parse.GetValue(shapes) ?? []), parse.GetValue(target)!)));
+            ModelRunner.ParseShapes(parse.GetValue(shapes) ?? []), parse.GetValue(target)!, parse.GetValue(profile))));
         return cmd;
     }
 
     private static int Run(string path, string deviceName, int threads, int iterations, int warmup,
-        Dictionary<string, TensorData> given, Dictionary<string, long[]> shapes, string target)
+        Dictionary<string, TensorData> given, Dictionary<string, long[]> shapes, string target, bool profile)
     {
+        IReadOnlyList<string> origins = [];
         if (iterations < 1) throw new KilnException(ErrorCode.InvalidArgument, "--iterations must be at least 1");
         string modulePath = path;
         string? temporary = null;
@@ -48,6 +50,8 @@ internal static class BenchCommand
         {
             var sw = Stopwatch.StartNew();
             var compiled = KilnCompiler.Compile(ModelRunner.Import(path, shapes), new CompileOptions { Target = target });
+            origins = Kiln.Compiler.Lowering.Step.Flatten(compiled.Plan.Steps).OfType<Kiln.Compiler.Lowering.DispatchStep>()
+                .Select(d => $"{d.Kernel.Family} {d.Origin}").ToArray();
             temporary = modulePath = Path.Combine(Path.GetTempPath(), $"kiln-bench-{Environment.ProcessId}.kiln");
             File.WriteAllBytes(modulePath, compiled.Bytes);
             Console.WriteLine($"compiled {path} in {sw.ElapsedMilliseconds} ms: {compiled.Bytes.Length} bytes, {compiled.Plan.Steps.Count} steps, " +
@@ -98,12 +102,40 @@ internal static class BenchCommand
             Console.WriteLine($"memory_bytes={context.ArenaBytes + module.ConstantBytes} (arena {context.ArenaBytes} + constants {module.ConstantBytes})");
             Console.WriteLine($"startup_ms={startup:F3} (load {loadMs:F3} ms + context {contextMs:F3} ms + first run {firstMs:F3} ms - median)");
             Console.WriteLine($"median_ms={median:F4} min_ms={times[0]:F4} max_ms={times[^1]:F4} iterations={iterations}");
+            if (profile) Profile(instance, module, main, views, iterations, origins);
             foreach (var v in views) v.Dispose();
             return 0;
         }
         finally
         {
             if (temporary is not null) File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Runs the model <paramref name="iterations"/> more times on a sync device with a dispatch profile, and prints the costliest dispatches and kernel families.</summary>
+    private static void Profile(Instance instance, Module module, Function timed, BufferView[] views, int iterations, IReadOnlyList<string> origins)
+    {
+        var profile = new DispatchProfile();
+        using var device = new LocalSyncDevice();
+        using var context = instance.CreateContext(module, device, new ContextOptions { Profile = profile });
+        var main = context.GetFunction("main");
+        main.Invoke(views);
+        profile.Clear();
+        for (int i = 0; i < iterations; i++) main.Invoke(views);
+        var entries = profile.Entries;
+        double total = entries.Sum(e => e.Total.TotalMilliseconds) / iterations;
+        Console.WriteLine($"profile (sync device, {iterations} runs): {entries.Count} dispatches, {total:F3} ms per run in dispatches");
+        foreach (var e in entries.OrderByDescending(e => e.Total).Take(25))
+        {
+            double ms = e.Total.TotalMilliseconds / iterations;
+            string where = e.Sequence < origins.Count ? origins[e.Sequence] : e.Kernel;
+            Console.WriteLine($"  #{e.Sequence,-4} {ms,9:F4} ms {100 * ms / total,5:F1}%  {where}");
+        }
+        Console.WriteLine("by kernel family:");
+        foreach (var g in entries.GroupBy(e => e.Kernel).OrderByDescending(g => g.Sum(e => e.Total.TotalMilliseconds)))
+        {
+            double ms = g.Sum(e => e.Total.TotalMilliseconds) / iterations;
+            Console.WriteLine($"  {g.Key,-20} {ms,9:F4} ms {100 * ms / total,5:F1}%  ({g.Count()} dispatches)");
         }
     }
 

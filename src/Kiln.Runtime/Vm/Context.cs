@@ -9,6 +9,9 @@ public sealed record ContextOptions
 {
     /// <summary>The largest buffer a host program may allocate (arena or output), in bytes.</summary>
     public long MaxBufferBytes { get; init; } = 16L << 30;
+
+    /// <summary>Times every dispatch when set (see <see cref="DispatchProfile"/>); null (off) by default.</summary>
+    public DispatchProfile? Profile { get; init; }
 }
 
 /// <summary>

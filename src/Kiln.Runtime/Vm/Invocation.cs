@@ -28,6 +28,7 @@ public sealed class Invocation : IDisposable
     internal long[] Values = new long[256];
     internal object?[] Refs = new object?[256];
     internal int CallDepth;
+    internal int DispatchSequence; // dispatches issued by this call so far (for the profile)
 
     // Scratch for native calls and dispatches.
     internal long[] ScratchValues = new long[64];
@@ -102,6 +103,7 @@ public sealed class Invocation : IDisposable
         Array.Clear(Refs);
         Array.Clear(ScratchRefs);
         CallDepth = 0;
+        DispatchSequence = 0;
     }
 
     public void Dispose()
