@@ -187,6 +187,14 @@ public sealed class HostProgramEmitter
         return t.Block.Kind == StorageKind.Input ? _code.Binary(Opcode.Add, r, _inputOffsets[t.Block.Index]) : r;
     }
 
+    /// <summary>The host reads a tensor's first element into a new register (waiting for the work that computes it).</summary>
+    private ushort LoadScalar(TensorRef t)
+    {
+        var value = _code.NewValue();
+        _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(t), Value((long)t.DType)], [Locate(t).Buffer], [value], []);
+        return value;
+    }
+
     private void EmitSteps(IReadOnlyList<Step> steps)
     {
         foreach (var step in steps) EmitStep(step);
@@ -214,8 +222,7 @@ public sealed class HostProgramEmitter
             case IfStep branch:
             {
                 // The host reads the condition (waiting for the work that computes it), then branches.
-                var flag = _code.NewValue();
-                _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(branch.Condition), Value((long)DType.Bool)], [Locate(branch.Condition).Buffer], [flag], []);
+                var flag = LoadScalar(branch.Condition);
                 var otherwise = _code.NewLabel();
                 var end = _code.NewLabel();
                 _code.BranchUnless(flag, otherwise);
@@ -238,9 +245,7 @@ public sealed class HostProgramEmitter
                 _code.BranchUnless(_code.Binary(Opcode.Lt, index, count), end);
                 if (loop.Condition is { } condition)
                 {
-                    var go = _code.NewValue();
-                    _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(condition), Value((long)DType.Bool)], [Locate(condition).Buffer], [go], []);
-                    _code.BranchUnless(go, end);
+                    _code.BranchUnless(LoadScalar(condition), end);
                 }
                 _symbols[loop.Index] = index;
                 EmitScoped(loop.Body);
@@ -269,9 +274,7 @@ public sealed class HostProgramEmitter
             }
             case ReadDimStep read:
             {
-                var value = _code.NewValue();
-                _code.CallImport(Import("hal.buffer.load"), [OffsetRegister(read.Source), Value((long)read.Source.DType)], [Locate(read.Source).Buffer], [value], []);
-                _symbols[read.Symbol] = value;
+                _symbols[read.Symbol] = LoadScalar(read.Source);
                 break;
             }
             case CheckStep check:

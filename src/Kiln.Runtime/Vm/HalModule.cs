@@ -165,14 +165,10 @@ internal static unsafe class HalModule
             buffer.CheckRange(offset, length, $"hal.dispatch of '{kernel.Name}', binding {i}");
             bindings[i] = new Binding(buffer.Pointer + offset, length);
         }
-        if (inv.Context.Options.Profile is not { } profile)
-        {
-            inv.Commands.Dispatch(kernel, bindings, c.Values[(int)(3 + 2 * count)..]);
-            return;
-        }
-        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        var profile = inv.Context.Options.Profile;
+        long start = profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
         inv.Commands.Dispatch(kernel, bindings, c.Values[(int)(3 + 2 * count)..]);
-        profile.Record(inv.DispatchSequence++, kernel, start);
+        profile?.Record(inv.DispatchSequence++, kernel, start);
     }
 
     private static long CheckSize(long size, string what) =>

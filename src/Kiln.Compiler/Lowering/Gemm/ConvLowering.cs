@@ -18,14 +18,23 @@ public static class ConvLowering
     public static void Register(LoweringRegistry r) => r.Add("Conv", ctx => Lower(ctx, new EpiloguePlan()));
 
     /// <summary>Conv followed by an epilogue (from a fusion pass; float32 only when non-empty).</summary>
-    public static void Lower(LoweringContext ctx, EpiloguePlan fused)
+    public static void Lower(LoweringContext ctx, EpiloguePlan fused) => LowerInFloat32(ctx, fused, Emit);
+
+    /// <summary>Emits a convolution into <c>y</c> from float32 operands (<c>inputs</c>, and the weights when constant).</summary>
+    internal delegate void ConvEmitter(LoweringContext ctx, TensorRef y, EpiloguePlan fused, Func<int, TensorRef> inputs, TensorData? weights);
+
+    /// <summary>
+    /// Runs a float32 convolution emitter for any float type: float32 directly; float16 and the other
+    /// small floats widened to float32 (operands converted once each) and rounded once on the way out.
+    /// </summary>
+    internal static void LowerInFloat32(LoweringContext ctx, EpiloguePlan fused, ConvEmitter emit)
     {
         var et = ctx.InputElementType(0);
         var y = ctx.NewOutput(0);
         if (y.ElementCount.TryGetValue(out long count) && count == 0) return;
         if (et == ElementType.Float32)
         {
-            Emit(ctx, y, fused, ctx.Input, ctx.Constant(1));
+            emit(ctx, y, fused, ctx.Input, ctx.Constant(1));
             return;
         }
         if (fused.Stages.Count > 0) throw new InvalidOperationException("epilogues are fused into float32 convolutions only");
@@ -33,7 +42,7 @@ public static class ConvLowering
         var widened = new Dictionary<int, TensorRef>();
         TensorRef Widened(int i) => widened.TryGetValue(i, out var t) ? t : widened[i] = Casts.To(ctx, ctx.Input(i), DType.Float32);
         var temp = ctx.NewTemporary(DType.Float32, y.Shape);
-        Emit(ctx, temp, fused, Widened, ctx.Constant(1) is { } w ? Conversions.ToFloat32(w) : null);
+        emit(ctx, temp, fused, Widened, ctx.Constant(1) is { } w ? Conversions.ToFloat32(w) : null);
         Casts.Copy(ctx, temp, y);
     }
 

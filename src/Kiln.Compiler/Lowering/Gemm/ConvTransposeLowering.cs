@@ -17,24 +17,7 @@ public static class ConvTransposeLowering
 {
     public static void Register(LoweringRegistry r) => r.Add("ConvTranspose", ctx => Lower(ctx, new EpiloguePlan()));
 
-    public static void Lower(LoweringContext ctx, EpiloguePlan fused)
-    {
-        var et = ctx.InputElementType(0);
-        var y = ctx.NewOutput(0);
-        if (y.ElementCount.TryGetValue(out long count) && count == 0) return;
-        if (et == ElementType.Float32)
-        {
-            Emit(ctx, y, fused, ctx.Input, ctx.Constant(1));
-            return;
-        }
-        if (fused.Stages.Count > 0) throw new InvalidOperationException("epilogues are fused into float32 convolutions only");
-        if (!et.IsSmallFloat()) throw ctx.Unsupported($"convolutions of {et.OnnxName()}");
-        var widened = new Dictionary<int, TensorRef>();
-        TensorRef Widened(int i) => widened.TryGetValue(i, out var t) ? t : widened[i] = Casts.To(ctx, ctx.Input(i), DType.Float32);
-        var temp = ctx.NewTemporary(DType.Float32, y.Shape);
-        Emit(ctx, temp, fused, Widened, ctx.Constant(1) is { } w ? Conversions.ToFloat32(w) : null);
-        Casts.Copy(ctx, temp, y);
-    }
+    public static void Lower(LoweringContext ctx, EpiloguePlan fused) => ConvLowering.LowerInFloat32(ctx, fused, Emit);
 
     private static void Emit(LoweringContext ctx, TensorRef y, EpiloguePlan fused, Func<int, TensorRef> inputs, TensorData? weights)
     {
