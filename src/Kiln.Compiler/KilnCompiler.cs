@@ -39,6 +39,7 @@ public static class KilnCompiler
         void Print(string stage) => options.PrintAfterStage?.Invoke(stage, IrPrinter.Print(model));
 
         Print("import");
+        if (Decompose.Run(graph)) Print("decompose");
         ConstantFolding.Run(graph);
         Print("fold-constants");
         DeadCodeElimination.Run(graph);
