@@ -321,6 +321,8 @@ public sealed class HostProgramEmitter
             DimOp.CeilDiv => Opcode.DivCeil,
             DimOp.Mod => Opcode.ModFloor,
             DimOp.Max => Opcode.Max,
+            DimOp.Eq => Opcode.Eq,
+            DimOp.Lt => Opcode.Lt,
             _ => Opcode.Min,
         }, Value(Dim.FromExpression(b.Left)), Value(Dim.FromExpression(b.Right))),
         _ => throw new KilnException(ErrorCode.UnsupportedOperator, "a size known only at run time from data"),

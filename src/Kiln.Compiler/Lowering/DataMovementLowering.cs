@@ -13,8 +13,12 @@ public static class DataMovementLowering
 {
     public static void Register(LoweringRegistry r)
     {
-        foreach (var name in new[] { "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity" })
+        foreach (var name in new[] { "Flatten", "Identity" })
             r.Add(name, ctx => ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))));
+        // Views too; a shape or axes operand given as data is checked against the compiled shape.
+        r.Add("Reshape", ctx => { ShapeOperandChecks.Reshape(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
+        r.Add("Squeeze", ctx => { ShapeOperandChecks.Squeeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
+        r.Add("Unsqueeze", ctx => { ShapeOperandChecks.Unsqueeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
         r.Add("Dropout", LowerDropout);
         r.Add("Transpose", LowerTranspose);
         r.Add("Slice", LowerSlice);
@@ -24,6 +28,7 @@ public static class DataMovementLowering
         {
             var shape = ctx.OutputShape(0);
             var x = ctx.Input(0);
+            ShapeOperandChecks.Expand(ctx);
             StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(ctx, x.Shape, shape)), StridedView.Contiguous(ctx.NewOutput(0)));
         });
         r.Add("Tile", LowerTile);
@@ -33,6 +38,7 @@ public static class DataMovementLowering
             var value = ctx.Op.GetTensor("value");
             double v = value is null ? 0 : value.GetDouble(0);
             var y = ctx.NewOutput(0);
+            ShapeOperandChecks.ExactShape(ctx, 0, y.Shape, "the shape operand");
             StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), v);
         });
         r.Add("Shape", ctx =>
@@ -130,6 +136,12 @@ public static class DataMovementLowering
         int axis = (int)ctx.Op.GetInt("axis", 0);
         if (axis < 0) axis += x.Rank;
         var strides = Layout.ContiguousStrides(x.Shape);
+        if (ShapeOperandChecks.Read(ctx, 1) is { } sizes)
+        {
+            if (sizes.Length != ctx.Op.Outputs.Count) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: split has {sizes.Length} sizes for {ctx.Op.Outputs.Count} results");
+            for (int i = 0; i < sizes.Length; i++)
+                ShapeOperandChecks.Expect(ctx, Dim.Eq(sizes[i], ctx.OutputShape(i)[axis]), $"split size {i} at run time is not the compiled {ctx.OutputShape(i)[axis]}");
+        }
         Dim offset = 0;
         for (int i = 0; i < ctx.Op.Outputs.Count; i++)
         {
@@ -147,7 +159,10 @@ public static class DataMovementLowering
     private static void LowerTile(LoweringContext ctx)
     {
         var x = ctx.Input(0);
-        var repeats = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("tile repeats computed at run time");
+        // Repeats given as data are read by the host program and checked against the compiled shape.
+        var repeats = ctx.Constant(1)?.ToInt64Array().Select(r => (Dim)r).ToArray() ?? ShapeOperandChecks.Read(ctx, 1)!;
+        if (repeats.Length != x.Rank) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: {repeats.Length} repeats for rank {x.Rank}");
+        if (ctx.Constant(1) is null) ShapeOperandChecks.Tile(ctx, repeats);
         var y = ctx.NewOutput(0);
         if (2 * x.Rank > Runtime.Kernels.Elementwise.ElementwiseProgram.MaxRank) throw ctx.Unsupported($"tiling rank {x.Rank}");
         var inStrides = Layout.ContiguousStrides(x.Shape);

@@ -473,13 +473,13 @@ public sealed class IrParser
                 var inner = ParseDimSum();
                 Expect(")");
                 return inner;
-            case TokenKind.Ident when t.Text is "ceildiv" or "mod" or "max" or "min":
+            case TokenKind.Ident when t.Text is "ceildiv" or "mod" or "max" or "min" or "eq" or "lt":
                 Expect("(");
                 var a = ParseDimSum();
                 Expect(",");
                 var b = ParseDimSum();
                 Expect(")");
-                return t.Text switch { "ceildiv" => Dim.CeilDiv(a, b), "mod" => a % b, "max" => Dim.Max(a, b), _ => Dim.Min(a, b) };
+                return t.Text switch { "ceildiv" => Dim.CeilDiv(a, b), "mod" => a % b, "max" => Dim.Max(a, b), "eq" => Dim.Eq(a, b), "lt" => Dim.Lt(a, b), _ => Dim.Min(a, b) };
             case TokenKind.Ident: return Dim.Symbol(t.Text);
         }
         throw _lex.Error(t, $"expected a dimension, found {t}");

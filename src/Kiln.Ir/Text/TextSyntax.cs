@@ -18,7 +18,7 @@ public static class TextSyntax
 
     /// <summary>A symbol or identifier: bare when it is a C-like identifier (and not a keyword), else quoted.</summary>
     public static string FormatIdentifier(string name) =>
-        name.Length > 0 && IsIdentStart(name[0]) && name.All(IsIdentChar) && name is not ("ceildiv" or "mod" or "max" or "min") ? name : Quote(name);
+        name.Length > 0 && IsIdentStart(name[0]) && name.All(IsIdentChar) && name is not ("ceildiv" or "mod" or "max" or "min" or "eq" or "lt") ? name : Quote(name);
 
     public static string Quote(string s)
     {

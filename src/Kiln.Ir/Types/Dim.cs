@@ -53,6 +53,12 @@ public readonly struct Dim : IEquatable<Dim>
     public static Dim operator %(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value - FloorDiv(a._value, b._value) * b._value) : FromExpression(DimExpr.Binary(DimOp.Mod, a.AsExpr(), b.AsExpr()));
     public static Dim CeilDiv(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(-FloorDiv(-a._value, b._value)) : FromExpression(DimExpr.Binary(DimOp.CeilDiv, a.AsExpr(), b.AsExpr()));
     public static Dim Max(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Max(a._value, b._value)) : a == b ? a : FromExpression(DimExpr.Binary(DimOp.Max, a.AsExpr(), b.AsExpr()));
+    /// <summary>1 when the sizes are equal, else 0 (conditions of run-time checks).</summary>
+    public static Dim Eq(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value == b._value ? 1 : 0) : a == b ? Known(1) : FromExpression(DimExpr.Binary(DimOp.Eq, a.AsExpr(), b.AsExpr()));
+
+    /// <summary>1 when <paramref name="a"/> is less than <paramref name="b"/>, else 0.</summary>
+    public static Dim Lt(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(a._value < b._value ? 1 : 0) : a == b ? Known(0) : FromExpression(DimExpr.Binary(DimOp.Lt, a.AsExpr(), b.AsExpr()));
+
     public static Dim Min(Dim a, Dim b) => a.IsKnown && b.IsKnown ? Known(Math.Min(a._value, b._value)) : a == b ? a : FromExpression(DimExpr.Binary(DimOp.Min, a.AsExpr(), b.AsExpr()));
 
     public static long FloorDiv(long a, long b)
@@ -74,7 +80,8 @@ public readonly struct Dim : IEquatable<Dim>
     public override string ToString() => _expr is null ? _value.ToString(CultureInfo.InvariantCulture) : _expr.ToString();
 }
 
-public enum DimOp { Add, Mul, FloorDiv, CeilDiv, Mod, Max, Min }
+/// <summary>Operators of dimension expressions; Eq and Lt give 1 or 0 (they appear in run-time checks, not in types).</summary>
+public enum DimOp { Add, Mul, FloorDiv, CeilDiv, Mod, Max, Min, Eq, Lt }
 
 /// <summary>Symbolic dimension expression. Immutable; compared structurally (unknowns by identity).</summary>
 public abstract class DimExpr : IEquatable<DimExpr>
@@ -144,6 +151,8 @@ public abstract class DimExpr : IEquatable<DimExpr>
                     DimOp.Mod => l.Value - Dim.FloorDiv(l.Value, r.Value) * r.Value,
                     DimOp.Max => Math.Max(l.Value, r.Value),
                     DimOp.Min => Math.Min(l.Value, r.Value),
+                    DimOp.Eq => l.Value == r.Value ? 1 : 0,
+                    DimOp.Lt => l.Value < r.Value ? 1 : 0,
                     _ => null,
                 };
             default: return null;
@@ -181,7 +190,7 @@ public abstract class DimExpr : IEquatable<DimExpr>
         _ => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this),
     };
 
-    /// <summary>Text form: + - * / (floor division) with the usual precedence; ceildiv, mod, max, min as calls; ? for unknown.</summary>
+    /// <summary>Text form: + - * / (floor division) with the usual precedence; ceildiv, mod, max, min, eq, lt as calls; ? for unknown.</summary>
     public override string ToString()
     {
         var sb = new StringBuilder();
@@ -218,7 +227,7 @@ public abstract class DimExpr : IEquatable<DimExpr>
                         if (context > 1) sb.Append(')');
                         break;
                     default:
-                        sb.Append(b.Op switch { DimOp.CeilDiv => "ceildiv", DimOp.Mod => "mod", DimOp.Max => "max", _ => "min" }).Append('(');
+                        sb.Append(b.Op switch { DimOp.CeilDiv => "ceildiv", DimOp.Mod => "mod", DimOp.Max => "max", DimOp.Eq => "eq", DimOp.Lt => "lt", _ => "min" }).Append('(');
                         b.Left.Write(sb, 0);
                         sb.Append(", ");
                         b.Right.Write(sb, 0);

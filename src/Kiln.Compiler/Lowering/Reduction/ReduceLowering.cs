@@ -48,6 +48,7 @@ public static class ReduceLowering
         if (axes is null)
         {
             // Axes from data: the kernel reads and checks them; each group then folds in/out elements.
+            ShapeOperandChecks.ReduceAxes(ctx, noop);
             var source = noop ? ReduceAxes.BindingOrNone : ReduceAxes.BindingOrAll;
             Dim divisor = x.ElementCount / Dim.Max(y.ElementCount, 1);
             Dispatch(ctx, new ReduceDescriptor(map, combine, finalize, x.DType, y.DType, rank, source), x, ctx.Input(1), y, x.Shape, null, divisor, 1);
