@@ -86,10 +86,15 @@ public static class DataMovementLowering
     private static void LowerSlice(LoweringContext ctx)
     {
         var x = ctx.Input(0);
-        var starts = ctx.Constant(1)?.ToInt64Array() ?? throw ctx.Unsupported("slice starts computed at run time");
-        var ends = ctx.Constant(2)?.ToInt64Array() ?? throw ctx.Unsupported("slice ends computed at run time");
-        var axes = ctx.HasInput(3) ? ctx.Constant(3)?.ToInt64Array() ?? throw ctx.Unsupported("slice axes computed at run time") : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
-        var steps = ctx.HasInput(4) ? ctx.Constant(4)?.ToInt64Array() ?? throw ctx.Unsupported("slice steps computed at run time") : starts.Select(_ => 1L).ToArray();
+        if (Enumerable.Range(1, 4).Any(i => ctx.HasInput(i) && ctx.Constant(i) is null))
+        {
+            SliceWithOperandsFromData(ctx);
+            return;
+        }
+        var starts = ctx.Constant(1)!.ToInt64Array();
+        var ends = ctx.Constant(2)!.ToInt64Array();
+        var axes = ctx.HasInput(3) ? ctx.Constant(3)!.ToInt64Array() : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        var steps = ctx.HasInput(4) ? ctx.Constant(4)!.ToInt64Array() : starts.Select(_ => 1L).ToArray();
         var strides = Layout.ContiguousStrides(x.Shape);
         var viewStrides = (Dim[])strides.Clone();
         Dim baseOffset = 0;
@@ -112,6 +117,65 @@ public static class DataMovementLowering
         var y = ctx.NewOutput(0);
         if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
         StridedCopy.Emit(ctx, y.Shape, new StridedView(x, baseOffset, viewStrides), StridedView.Contiguous(y));
+    }
+
+    /// <summary>
+    /// Slice whose starts, ends, axes or steps are computed at run time: the host program reads them
+    /// and computes the view's offset and strides (sizes as dimension expressions); the result's
+    /// shape is the declared one, and each sliced length is checked against it.
+    /// </summary>
+    private static void SliceWithOperandsFromData(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        Dim[] Operand(int i) => ShapeOperandChecks.Read(ctx, i) ?? ctx.Constant(i)!.ToInt64Array().Select(v => (Dim)v).ToArray();
+        var starts = Operand(1);
+        var ends = Operand(2);
+        var axes = ctx.HasInput(3) ? Operand(3) : Enumerable.Range(0, starts.Length).Select(i => (Dim)i).ToArray();
+        var steps = ctx.HasInput(4) ? Operand(4) : starts.Select(_ => (Dim)1).ToArray();
+        if (ends.Length != starts.Length || axes.Length != starts.Length || steps.Length != starts.Length)
+            throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: starts, ends, axes and steps must have the same length");
+        axes = ShapeOperandChecks.NormalizeAxes(ctx, axes, x.Rank);
+        var y = ctx.NewOutput(0);
+        var strides = Layout.ContiguousStrides(x.Shape);
+        var viewStrides = new Dim[x.Rank];
+        Dim baseOffset = 0;
+        for (int k = 0; k < steps.Length; k++)
+            ShapeOperandChecks.Expect(ctx, 1 - Dim.Eq(steps[k], 0), $"step {k} is 0");
+        for (int t = 0; t < x.Rank; t++)
+        {
+            Dim n = x.Shape[t], listed = 0, start = 0, step = 0, length = 0;
+            for (int k = 0; k < axes.Length; k++)
+            {
+                Dim here = Dim.Eq(axes[k], t);
+                if (here.TryGetValue(out long h) && h == 0) continue;
+                var (s, len) = SliceBounds(starts[k], ends[k], steps[k], n);
+                listed += here;
+                start += here * s;
+                step += here * steps[k];
+                length += here * len;
+            }
+            step += 1 - listed;
+            length += (1 - listed) * n;
+            ShapeOperandChecks.Expect(ctx, Dim.Eq(length, y.Shape[t]), $"the slice of axis {t} at run time has another length than the compiled {y.Shape[t]}");
+            baseOffset += start * strides[t];
+            viewStrides[t] = strides[t] * step;
+        }
+        if (y.ElementCount.TryGetValue(out long count) && count == 0) return;
+        StridedCopy.Emit(ctx, y.Shape, new StridedView(x, baseOffset, viewStrides), StridedView.Contiguous(y));
+    }
+
+    /// <summary>The first index and the length of a slice of an axis of size n (ONNX clamping; either sign of step).</summary>
+    private static (Dim Start, Dim Length) SliceBounds(Dim start, Dim end, Dim step, Dim n)
+    {
+        Dim forward = 1 - Dim.Lt(step, 0);
+        start += n * Dim.Lt(start, 0);
+        end += n * Dim.Lt(end, 0);
+        Dim startUp = Dim.Min(Dim.Max(start, 0), n), endUp = Dim.Min(Dim.Max(end, 0), n);
+        Dim startDown = Dim.Min(Dim.Max(start, 0), n - 1), endDown = Dim.Min(Dim.Max(end, -1), n - 1);
+        // Divisors stay nonzero on the branch not taken (a zero step is refused before).
+        Dim up = Dim.Max(Dim.CeilDiv(endUp - startUp, Dim.Max(step, 1)), 0);
+        Dim down = Dim.Max(Dim.CeilDiv(startDown - endDown, Dim.Max(0 - step, 1)), 0);
+        return (forward * startUp + (1 - forward) * startDown, forward * up + (1 - forward) * down);
     }
 
     private static void LowerConcat(LoweringContext ctx)

@@ -53,6 +53,8 @@ internal static class ShapeOperandChecks
     private static string Shape(Dim[] dims) => $"[{string.Join(",", dims)}]";
 
     /// <summary>An axis in [-rank, rank), made non-negative; checked at run time.</summary>
+    public static Dim[] NormalizeAxes(LoweringContext ctx, Dim[] axes, int rank) => Axes(ctx, axes, rank);
+
     private static Dim[] Axes(LoweringContext ctx, Dim[] axes, int rank)
     {
         var normalized = new Dim[axes.Length];

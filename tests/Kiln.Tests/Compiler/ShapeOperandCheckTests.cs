@@ -204,4 +204,25 @@ public sealed class ShapeOperandCheckTests
         DataValue[] inputs = [Floats(2, 3, 4), TensorData.Vector(axes)];
         if (valid) Agrees(text, device, inputs); else Refused(text, device, "ReduceSum", inputs);
     }
+
+    private const string Slice = """
+        graph @main(%x: f32[4,5], %starts: i64[2], %ends: i64[2], %axes: i64[2], %steps: i64[2]) {
+          %y = Slice(%x, %starts, %ends, %axes, %steps) : f32[2,3]
+          return %y
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync", new long[] { 1, 0 }, new long[] { 3, 3 }, new long[] { 0, 1 }, new long[] { 1, 1 }, true)]
+    [InlineData("task", new long[] { 3, -1 }, new long[] { 1, 1 }, new long[] { 0, 1 }, new long[] { -1, -1 }, true)]
+    [InlineData("sync", new long[] { 0, 1 }, new long[] { 3, 3 }, new long[] { 1, -2 }, new long[] { 1, 1 }, true)]
+    [InlineData("sync", new long[] { 0, -100 }, new long[] { 4, 100 }, new long[] { 0, 1 }, new long[] { 2, 2 }, true)]
+    [InlineData("sync", new long[] { 0, 0 }, new long[] { 3, 3 }, new long[] { 0, 1 }, new long[] { 1, 1 }, false)]
+    [InlineData("task", new long[] { 1, 0 }, new long[] { 3, 3 }, new long[] { 0, 1 }, new long[] { 1, 0 }, false)]
+    [InlineData("sync", new long[] { 1, 0 }, new long[] { 3, 3 }, new long[] { 0, 0 }, new long[] { 1, 1 }, false)]
+    public void Slice_operands_are_read_at_run_time(string device, long[] starts, long[] ends, long[] axes, long[] steps, bool valid)
+    {
+        DataValue[] inputs = [Floats(4, 5), TensorData.Vector(starts), TensorData.Vector(ends), TensorData.Vector(axes), TensorData.Vector(steps)];
+        if (valid) Agrees(Slice, device, inputs); else Refused(Slice, device, "Slice", inputs);
+    }
 }
