@@ -1,4 +1,5 @@
 using Kiln.Ir;
+using Kiln.Runtime;
 using Kiln.Runtime.Kernels.Indexing;
 
 namespace Kiln.Compiler.Lowering;
@@ -63,14 +64,42 @@ public static class DataMovementLowering
         // Inference: the data passes through (training_mode with a nonzero ratio is randomness).
         if (ctx.Constant(2) is { } training && training.GetDouble(0) != 0 && (ctx.Constant(1)?.GetDouble(0) ?? 0.5) != 0)
             throw ctx.Unsupported("training-mode dropout");
-        if (!ctx.HasInput(2) || ctx.Constant(2) is not null) { }
-        else throw ctx.Unsupported("training_mode given at run time");
+        if (ctx.HasInput(2) && ctx.Constant(2) is null) CheckNotTraining(ctx);
         ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0)));
         if (ctx.Op.HasOutput(1))
         {
             var mask = ctx.NewOutput(1);
             StridedCopy.Fill(ctx, mask.Shape, StridedView.Contiguous(mask), 1);
         }
+    }
+
+    /// <summary>
+    /// training_mode given as data: the compiled program runs inference only, so it checks at run
+    /// time that training is off or the ratio is zero (then dropout is the identity, as in training).
+    /// </summary>
+    private static void CheckNotTraining(LoweringContext ctx)
+    {
+        Dim training = ShapeOperandChecks.Read(ctx, 2)![0];
+        Dim ratioIsZero;
+        if (!ctx.HasInput(1)) ratioIsZero = 0; // the default ratio, 0.5
+        else if (ctx.Constant(1) is { } ratio) ratioIsZero = ratio.GetDouble(0) == 0 ? 1 : 0;
+        else
+        {
+            // A float ratio read as its bits: +0 and -0 are the zeros (a float load would truncate 0.5 to 0).
+            var r = ctx.Input(1);
+            var (bits, sign) = r.DType switch
+            {
+                DType.Float32 => (DType.Int32, (long)int.MinValue),
+                DType.Float64 => (DType.Int64, long.MinValue),
+                DType.Float16 or DType.BFloat16 => (DType.Int16, (long)short.MinValue),
+                _ => throw ctx.Unsupported($"a {r.DType.Name()} ratio"),
+            };
+            string symbol = ctx.NewSymbol("dropout.ratio");
+            ctx.Add(new ReadDimStep(new TensorRef(bits, [], r.Block, r.ByteOffset), symbol));
+            ratioIsZero = Dim.Min(Dim.Eq(Dim.Symbol(symbol), 0) + Dim.Eq(Dim.Symbol(symbol), sign), 1);
+        }
+        ShapeOperandChecks.Expect(ctx, Dim.Min(Dim.Eq(training, 0) + ratioIsZero, 1),
+            "training_mode is on with a nonzero ratio at run time: dropout then draws random masks, and the compiled program runs inference only");
     }
 
     private static void LowerTranspose(LoweringContext ctx)
