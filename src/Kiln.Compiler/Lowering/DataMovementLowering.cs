@@ -34,6 +34,7 @@ public static class DataMovementLowering
         });
         r.Add("Tile", LowerTile);
         r.Add("Pad", LowerPad);
+        r.Add("CenterCropPad", LowerCenterCropPad);
         r.Add("ConstantOfShape", ctx =>
         {
             var value = ctx.Op.GetTensor("value");
@@ -274,6 +275,40 @@ public static class DataMovementLowering
         }
         if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
         StridedCopy.Emit(ctx, shape, new StridedView(x, 0, src), new StridedView(y, 0, dst));
+    }
+
+    /// <summary>
+    /// CenterCropPad: the listed axes take their sizes from the shape operand (a constant, or data
+    /// checked at run time against the declared result); the overlap of input and result, centered
+    /// (odd leftovers at the end), is copied into a zero-filled result.
+    /// </summary>
+    private static void LowerCenterCropPad(LoweringContext ctx)
+    {
+        var x = ctx.Input(0);
+        var y = ctx.NewOutput(0);
+        int rank = x.Rank;
+        var axes = ctx.Op.GetInts("axes") is { } given ? Kiln.Ops.Axes.Normalize(given, rank, ctx.Op) : Enumerable.Range(0, rank).ToArray();
+        var sizes = ShapeOperandChecks.Read(ctx, 1) ?? ctx.Constant(1)!.ToInt64Array().Select(v => (Dim)v).ToArray();
+        if (sizes.Length != axes.Length) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: shape has {sizes.Length} sizes for {axes.Length} axes");
+        for (int i = 0; i < axes.Length; i++)
+            ShapeOperandChecks.Expect(ctx, Dim.Eq(sizes[i], y.Shape[axes[i]]), $"the shape operand at run time does not give the compiled shape [{string.Join(",", y.Shape)}]");
+        if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
+        var inStrides = Layout.ContiguousStrides(x.Shape);
+        var outStrides = Layout.ContiguousStrides(y.Shape);
+        var overlap = new Dim[rank];
+        Dim source = 0, target = 0;
+        bool pads = false;
+        for (int a = 0; a < rank; a++)
+        {
+            Dim size = x.Shape[a], result = y.Shape[a];
+            overlap[a] = Dim.Min(size, result);
+            source += Dim.Max(size - result, 0) / 2 * inStrides[a];
+            target += Dim.Max(result - size, 0) / 2 * outStrides[a];
+            pads |= !(overlap[a] == result);
+        }
+        if (pads) StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), 0);
+        if (overlap.Any(d => d.TryGetValue(out long v) && v == 0)) return;
+        StridedCopy.Emit(ctx, overlap, new StridedView(x, source, inStrides), new StridedView(y, target, outStrides));
     }
 
     /// <summary>

@@ -225,4 +225,21 @@ public sealed class ShapeOperandCheckTests
         DataValue[] inputs = [Floats(4, 5), TensorData.Vector(starts), TensorData.Vector(ends), TensorData.Vector(axes), TensorData.Vector(steps)];
         if (valid) Agrees(Slice, device, inputs); else Refused(Slice, device, "Slice", inputs);
     }
+
+    private const string CropPad = """
+        graph @main(%x: f32[4,5], %s: i64[2]) {
+          %y = CenterCropPad(%x, %s) : f32[3,8]
+          return %y
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync", new long[] { 3, 8 }, true)]
+    [InlineData("task", new long[] { 3, 8 }, true)]
+    [InlineData("sync", new long[] { 8, 3 }, false)]
+    public void CenterCropPad_shape_is_checked(string device, long[] shape, bool valid)
+    {
+        DataValue[] inputs = [Floats(4, 5), TensorData.Vector(shape)];
+        if (valid) Agrees(CropPad, device, inputs); else Refused(CropPad, device, "CenterCropPad", inputs);
+    }
 }
