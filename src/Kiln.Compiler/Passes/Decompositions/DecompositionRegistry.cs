@@ -21,6 +21,11 @@ public sealed class DecompositionRegistry
     public static DecompositionRegistry Default { get; } = new(new Dictionary<string, Rewrite>
     {
         // Registered by the files of this folder, one operator family per file.
+        ["MatMulInteger"] = QuantizedDecomposition.MatMulInteger,
+        ["ConvInteger"] = QuantizedDecomposition.ConvInteger,
+        ["QLinearMatMul"] = QuantizedDecomposition.QLinearMatMul,
+        ["QLinearConv"] = QuantizedDecomposition.QLinearConv,
+        ["DynamicQuantizeLinear"] = QuantizedDecomposition.DynamicQuantizeLinear,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
