@@ -20,7 +20,13 @@ public sealed class CompiledEngine(string device, string target = CompileTarget.
     public IReadOnlyList<DataValue> Run(Model model, IReadOnlyList<DataValue> inputs)
     {
         var compiled = KilnCompiler.Compile(model, new CompileOptions { Target = CompileTarget.Check(target) });
-        using var module = Module.Load(compiled.Bytes);
+        return RunModule(compiled.Bytes, inputs);
+    }
+
+    /// <summary>Loads module bytes compiled before and runs its "main" on this engine's device.</summary>
+    public IReadOnlyList<DataValue> RunModule(byte[] moduleBytes, IReadOnlyList<DataValue> inputs)
+    {
+        using var module = Module.Load(moduleBytes);
         using var dev = CreateDevice(device);
         using var context = new Instance().CreateContext(module, dev);
         var views = inputs.Select((v, i) => ToView(v, i)).ToArray();

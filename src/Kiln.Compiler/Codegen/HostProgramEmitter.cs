@@ -87,9 +87,9 @@ public sealed class HostProgramEmitter
         {
             var arena = _code.NewRef();
             _code.CallImport(Import("hal.buffer.arena"), [Value(_plan.ArenaBytes)], [], [], [arena]);
-            foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Arena && b.LastUse >= 0)) _blocks[b] = (arena, b.ArenaOffset);
+            foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Arena && b.LastUse >= 0 && !b.Deferred)) _blocks[b] = (arena, b.ArenaOffset);
         }
-        foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Output))
+        foreach (var b in _plan.Blocks.Where(b => b.Kind == StorageKind.Output && !b.Deferred))
         {
             var buffer = _code.NewRef();
             _code.CallImport(Import("hal.buffer.allocate"), [Value(b.Bytes)], [], [], [buffer]);
@@ -195,6 +195,21 @@ public sealed class HostProgramEmitter
         return value;
     }
 
+    /// <summary>
+    /// Buffers for deferred blocks (sizes that follow from data) the step touches, allocated before
+    /// it, so before a branch or loop rather than inside it (its registers outlive the scope).
+    /// </summary>
+    private void AllocateDeferred(Step step)
+    {
+        foreach (var t in step.Reads.Concat(step.Writes))
+        {
+            if (!t.Block.Deferred || _blocks.ContainsKey(t.Block)) continue;
+            var buffer = _code.NewRef();
+            _code.CallImport(Import("hal.buffer.allocate"), [Value(t.Block.Bytes)], [], [], [buffer]);
+            _blocks[t.Block] = (buffer, 0);
+        }
+    }
+
     private void EmitSteps(IReadOnlyList<Step> steps)
     {
         foreach (var step in steps) EmitStep(step);
@@ -217,6 +232,7 @@ public sealed class HostProgramEmitter
 
     private void EmitStep(Step step)
     {
+        AllocateDeferred(step);
         switch (step)
         {
             case IfStep branch:

@@ -17,9 +17,9 @@ public static class DataMovementLowering
         foreach (var name in new[] { "Flatten", "Identity" })
             r.Add(name, ctx => ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))));
         // Views too; a shape or axes operand given as data is checked against the compiled shape.
-        r.Add("Reshape", ctx => { ShapeOperandChecks.Reshape(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
-        r.Add("Squeeze", ctx => { ShapeOperandChecks.Squeeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
-        r.Add("Unsqueeze", ctx => { ShapeOperandChecks.Unsqueeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
+        r.Add("Reshape", ctx => { ShapeOperands.Reshape(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
+        r.Add("Squeeze", ctx => { ShapeOperands.Squeeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
+        r.Add("Unsqueeze", ctx => { ShapeOperands.Unsqueeze(ctx); ctx.SetOutput(0, ctx.Input(0).View(ctx.OutputShape(0))); });
         r.Add("Dropout", LowerDropout);
         r.Add("Transpose", LowerTranspose);
         r.Add("Slice", LowerSlice);
@@ -27,9 +27,9 @@ public static class DataMovementLowering
         r.Add("Split", LowerSplit);
         r.Add("Expand", ctx =>
         {
+            ShapeOperands.Expand(ctx);
             var shape = ctx.OutputShape(0);
             var x = ctx.Input(0);
-            ShapeOperandChecks.Expand(ctx);
             StridedCopy.Emit(ctx, shape, new StridedView(x, 0, Layout.BroadcastStrides(ctx, x.Shape, shape)), StridedView.Contiguous(ctx.NewOutput(0)));
         });
         r.Add("Tile", LowerTile);
@@ -39,8 +39,8 @@ public static class DataMovementLowering
         {
             var value = ctx.Op.GetTensor("value");
             double v = value is null ? 0 : value.GetDouble(0);
+            ShapeOperands.ExactShape(ctx, 0);
             var y = ctx.NewOutput(0);
-            ShapeOperandChecks.ExactShape(ctx, 0, y.Shape, "the shape operand");
             StridedCopy.Fill(ctx, y.Shape, StridedView.Contiguous(y), v);
         });
         r.Add("Shape", ctx =>
@@ -80,7 +80,7 @@ public static class DataMovementLowering
     /// </summary>
     private static void CheckNotTraining(LoweringContext ctx)
     {
-        Dim training = ShapeOperandChecks.Read(ctx, 2)![0];
+        Dim training = ShapeOperands.Read(ctx, 2)![0];
         Dim ratioIsZero;
         if (!ctx.HasInput(1)) ratioIsZero = 0; // the default ratio, 0.5
         else if (ctx.Constant(1) is { } ratio) ratioIsZero = ratio.GetDouble(0) == 0 ? 1 : 0;
@@ -99,7 +99,7 @@ public static class DataMovementLowering
             ctx.Add(new ReadDimStep(new TensorRef(bits, [], r.Block, r.ByteOffset), symbol));
             ratioIsZero = Dim.Min(Dim.Eq(Dim.Symbol(symbol), 0) + Dim.Eq(Dim.Symbol(symbol), sign), 1);
         }
-        ShapeOperandChecks.Expect(ctx, Dim.Min(Dim.Eq(training, 0) + ratioIsZero, 1),
+        ShapeOperands.Expect(ctx, Dim.Min(Dim.Eq(training, 0) + ratioIsZero, 1),
             "training_mode is on with a nonzero ratio at run time: dropout then draws random masks, and the compiled program runs inference only");
     }
 
@@ -157,20 +157,20 @@ public static class DataMovementLowering
     private static void SliceWithOperandsFromData(LoweringContext ctx)
     {
         var x = ctx.Input(0);
-        Dim[] Operand(int i) => ShapeOperandChecks.Read(ctx, i) ?? ctx.Constant(i)!.ToInt64Array().Select(v => (Dim)v).ToArray();
+        Dim[] Operand(int i) => ShapeOperands.Read(ctx, i) ?? ctx.Constant(i)!.ToInt64Array().Select(v => (Dim)v).ToArray();
         var starts = Operand(1);
         var ends = Operand(2);
         var axes = ctx.HasInput(3) ? Operand(3) : Enumerable.Range(0, starts.Length).Select(i => (Dim)i).ToArray();
         var steps = ctx.HasInput(4) ? Operand(4) : starts.Select(_ => (Dim)1).ToArray();
         if (ends.Length != starts.Length || axes.Length != starts.Length || steps.Length != starts.Length)
             throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: starts, ends, axes and steps must have the same length");
-        axes = ShapeOperandChecks.NormalizeAxes(ctx, axes, x.Rank);
-        var y = ctx.NewOutput(0);
+        axes = ShapeOperands.NormalizeAxes(ctx, axes, x.Rank);
         var strides = Layout.ContiguousStrides(x.Shape);
         var viewStrides = new Dim[x.Rank];
+        var lengths = new Dim[x.Rank];
         Dim baseOffset = 0;
         for (int k = 0; k < steps.Length; k++)
-            ShapeOperandChecks.Expect(ctx, 1 - Dim.Eq(steps[k], 0), $"step {k} is 0");
+            ShapeOperands.Expect(ctx, 1 - Dim.Eq(steps[k], 0), $"step {k} is 0");
         for (int t = 0; t < x.Rank; t++)
         {
             Dim n = x.Shape[t], listed = 0, start = 0, step = 0, length = 0;
@@ -186,10 +186,12 @@ public static class DataMovementLowering
             }
             step += 1 - listed;
             length += (1 - listed) * n;
-            ShapeOperandChecks.Expect(ctx, Dim.Eq(length, y.Shape[t]), $"the slice of axis {t} at run time has another length than the compiled {y.Shape[t]}");
+            lengths[t] = length;
             baseOffset += start * strides[t];
             viewStrides[t] = strides[t] * step;
         }
+        ctx.DefineOutputShape(0, lengths);
+        var y = ctx.NewOutput(0);
         if (y.ElementCount.TryGetValue(out long count) && count == 0) return;
         StridedCopy.Emit(ctx, y.Shape, new StridedView(x, baseOffset, viewStrides), StridedView.Contiguous(y));
     }
@@ -230,11 +232,15 @@ public static class DataMovementLowering
         int axis = (int)ctx.Op.GetInt("axis", 0);
         if (axis < 0) axis += x.Rank;
         var strides = Layout.ContiguousStrides(x.Shape);
-        if (ShapeOperandChecks.Read(ctx, 1) is { } sizes)
+        if (ShapeOperands.Read(ctx, 1) is { } sizes)
         {
             if (sizes.Length != ctx.Op.Outputs.Count) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: split has {sizes.Length} sizes for {ctx.Op.Outputs.Count} results");
+            ShapeOperands.Expect(ctx, Dim.Eq(sizes.Aggregate((Dim)0, (a, b) => a + b), x.Shape[axis]), $"the split sizes do not add up to the size of axis {axis}");
             for (int i = 0; i < sizes.Length; i++)
-                ShapeOperandChecks.Expect(ctx, Dim.Eq(sizes[i], ctx.OutputShape(i)[axis]), $"split size {i} at run time is not the compiled {ctx.OutputShape(i)[axis]}");
+            {
+                ShapeOperands.Expect(ctx, 1 - Dim.Lt(sizes[i], 0), $"split size {i} is negative");
+                ctx.DefineOutputShape(i, x.Shape.Select((d, a) => a == axis ? sizes[i] : d).ToArray());
+            }
         }
         Dim offset = 0;
         for (int i = 0; i < ctx.Op.Outputs.Count; i++)
@@ -254,9 +260,9 @@ public static class DataMovementLowering
     {
         var x = ctx.Input(0);
         // Repeats given as data are read by the host program and checked against the compiled shape.
-        var repeats = ctx.Constant(1)?.ToInt64Array().Select(r => (Dim)r).ToArray() ?? ShapeOperandChecks.Read(ctx, 1)!;
+        var repeats = ctx.Constant(1)?.ToInt64Array().Select(r => (Dim)r).ToArray() ?? ShapeOperands.Read(ctx, 1)!;
         if (repeats.Length != x.Rank) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: {repeats.Length} repeats for rank {x.Rank}");
-        if (ctx.Constant(1) is null) ShapeOperandChecks.Tile(ctx, repeats);
+        if (ctx.Constant(1) is null) ShapeOperands.Tile(ctx, repeats);
         var y = ctx.NewOutput(0);
         if (2 * x.Rank > Runtime.Kernels.Elementwise.ElementwiseProgram.MaxRank) throw ctx.Unsupported($"tiling rank {x.Rank}");
         var inStrides = Layout.ContiguousStrides(x.Shape);
@@ -285,13 +291,14 @@ public static class DataMovementLowering
     private static void LowerCenterCropPad(LoweringContext ctx)
     {
         var x = ctx.Input(0);
-        var y = ctx.NewOutput(0);
         int rank = x.Rank;
         var axes = ctx.Op.GetInts("axes") is { } given ? Kiln.Ops.Axes.Normalize(given, rank, ctx.Op) : Enumerable.Range(0, rank).ToArray();
-        var sizes = ShapeOperandChecks.Read(ctx, 1) ?? ctx.Constant(1)!.ToInt64Array().Select(v => (Dim)v).ToArray();
+        var sizes = ShapeOperands.Read(ctx, 1) ?? ctx.Constant(1)!.ToInt64Array().Select(v => (Dim)v).ToArray();
         if (sizes.Length != axes.Length) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: shape has {sizes.Length} sizes for {axes.Length} axes");
-        for (int i = 0; i < axes.Length; i++)
-            ShapeOperandChecks.Expect(ctx, Dim.Eq(sizes[i], y.Shape[axes[i]]), $"the shape operand at run time does not give the compiled shape [{string.Join(",", y.Shape)}]");
+        var dims = (Dim[])x.Shape.Clone();
+        for (int i = 0; i < axes.Length; i++) dims[axes[i]] = sizes[i];
+        if (ctx.Constant(1) is null) ctx.DefineOutputShape(0, dims);
+        var y = ctx.NewOutput(0);
         if (y.ElementCount.TryGetValue(out long n) && n == 0) return;
         var inStrides = Layout.ContiguousStrides(x.Shape);
         var outStrides = Layout.ContiguousStrides(y.Shape);

@@ -17,6 +17,10 @@ public sealed class Lowerer
     private readonly Dictionary<Value, TensorData> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, int> _outputIndex = new(ReferenceEqualityComparer.Instance);
 
+    // Sizes inference could not know (they follow from data): each unknown dimension, by identity,
+    // gets the expression over run-time reads that the lowering of its producer computed.
+    private readonly Dictionary<DimExpr, Dim> _dataDims = new(ReferenceEqualityComparer.Instance);
+
     public ExecutionPlan Plan { get; } = new();
 
     // Where steps go: the plan's list, or a nested graph's while it is being lowered.
@@ -148,7 +152,7 @@ public sealed class Lowerer
     {
         var tt = v.TensorType;
         CheckDType(tt.ElementType, op.Describe());
-        var shape = StaticOrSymbolicShape(v, op);
+        var shape = ShapeOf(v, op);
         var dtype = DTypeOf(tt.ElementType);
         Dim bytes = shape.Aggregate((Dim)1, (a, b) => a * b) * dtype.Size();
         var block = _outputIndex.Remove(v, out int index) ? NewBlock(StorageKind.Output, index, bytes) : NewBlock(StorageKind.Arena, -1, bytes);
@@ -175,7 +179,7 @@ public sealed class Lowerer
             throw new KilnException(ErrorCode.UnsupportedOperator, $"{what}: not supported by the compiled path: {t.OnnxName()} tensors");
     }
 
-    /// <summary>A value's shape as dims known statically or symbolically; data-dependent sizes are not supported yet.</summary>
+    /// <summary>A graph input's shape: dims known statically or symbolically (never from data).</summary>
     public static Dim[] StaticOrSymbolicShape(Value v, Operation? op)
     {
         string where = op is null ? $"input '{v.Name}'" : op.Describe();
@@ -185,6 +189,77 @@ public sealed class Lowerer
             if (d.IsUnknown || (d.Expression is { } e && ContainsUnknown(e)))
                 throw new KilnException(ErrorCode.UnsupportedOperator, $"{where}: not supported by the compiled path: the shape of '{v.Name}' ({tt.Shape}) depends on data");
         return tt.Shape.Dims.ToArray();
+    }
+
+    /// <summary>
+    /// A value's shape, with every size that depends on data replaced by the run-time expression its
+    /// producer's lowering defined (<see cref="DefineDataDims"/>); fails when one is still unknown.
+    /// </summary>
+    internal Dim[] ShapeOf(Value v, Operation? op)
+    {
+        string where = op is null ? $"input '{v.Name}'" : op.Describe();
+        if (v.Type is not TensorType { Shape.IsRanked: true } tt)
+            throw new KilnException(ErrorCode.UnsupportedOperator, $"{where}: not supported by the compiled path: '{v.Name}' has an unknown rank");
+        var dims = new Dim[tt.Shape.Rank];
+        for (int i = 0; i < dims.Length; i++)
+            dims[i] = Resolve(tt.Shape[i]) ?? throw new KilnException(ErrorCode.UnsupportedOperator,
+                $"{where}: not supported by the compiled path: the shape of '{v.Name}' ({tt.Shape}) depends on data its producer cannot compute at run time");
+        return dims;
+    }
+
+    /// <summary>The dimension with its data-dependent parts substituted; null if one is not defined.</summary>
+    private Dim? Resolve(Dim d) => d.Expression is { } e && ContainsUnknown(e) ? Substitute(e) : d;
+
+    private Dim? Substitute(DimExpr e)
+    {
+        switch (e)
+        {
+            case DimExpr.Unknown: return _dataDims.TryGetValue(e, out var known) ? known : null;
+            case DimExpr.Bin b:
+                if (Substitute(b.Left) is not { } l || Substitute(b.Right) is not { } r) return null;
+                return b.Op switch
+                {
+                    DimOp.Add => l + r,
+                    DimOp.Mul => l * r,
+                    DimOp.FloorDiv => l / r,
+                    DimOp.CeilDiv => Dim.CeilDiv(l, r),
+                    DimOp.Mod => l % r,
+                    DimOp.Max => Dim.Max(l, r),
+                    DimOp.Min => Dim.Min(l, r),
+                    DimOp.Eq => Dim.Eq(l, r),
+                    _ => Dim.Lt(l, r),
+                };
+            default: return Dim.FromExpression(e);
+        }
+    }
+
+    /// <summary>
+    /// Gives result <paramref name="v"/> the sizes <paramref name="computed"/> (expressions the host
+    /// program evaluates at run time): a size inference left unknown takes its expression; a size
+    /// the model declares or inference knows is checked against it (at compile time when both are
+    /// static, else by a run-time check naming <paramref name="op"/>).
+    /// </summary>
+    internal void DefineDataDims(Value v, Operation op, Dim[] computed)
+    {
+        if (v.Type is not TensorType { Shape.IsRanked: true } tt || tt.Shape.Rank != computed.Length)
+            throw new KilnException(ErrorCode.InvalidModel, $"{op.Describe()}: its operands give a rank-{computed.Length} result, '{v.Name}' is declared {v.Type}");
+        for (int i = 0; i < computed.Length; i++)
+        {
+            var declared = tt.Shape[i];
+            if (declared.IsUnknown)
+            {
+                if (_dataDims.TryGetValue(declared.Expression!, out var defined) && !(defined == computed[i]))
+                    Emit(new CheckStep(defined, computed[i], $"{op.Describe()}: size {i} of '{v.Name}' differs from the size computed before"));
+                else _dataDims[declared.Expression!] = computed[i];
+                continue;
+            }
+            var expected = Resolve(declared) ?? throw new KilnException(ErrorCode.UnsupportedOperator,
+                $"{op.Describe()}: not supported by the compiled path: the shape of '{v.Name}' ({tt.Shape}) depends on data");
+            var same = Dim.Eq(computed[i], expected);
+            string message = $"{op.Describe()}: its operands at run time give '{v.Name}' size {computed[i]} in dimension {i}, the compiled program has {expected}";
+            if (same.TryGetValue(out long s)) { if (s == 0) throw new KilnException(ErrorCode.InvalidModel, message); }
+            else Emit(new CheckStep(same, 1, message));
+        }
     }
 
     private static bool ContainsUnknown(DimExpr e) => e switch

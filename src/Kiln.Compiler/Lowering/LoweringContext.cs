@@ -69,10 +69,16 @@ public sealed class LoweringContext
     public ElementType OutputElementType(int i) => Op.Output(i).TensorType.ElementType;
 
     /// <summary>Operand i's shape (without making a constant operand a tensor of the module).</summary>
-    public Dim[] InputShape(int i) => Lowerer.StaticOrSymbolicShape(Op.Input(i), Op);
+    public Dim[] InputShape(int i) => _lowerer.ShapeOf(Op.Input(i), Op);
 
-    /// <summary>The result's shape; symbolic sizes are fine, sizes only known from data are not (yet).</summary>
-    public Dim[] OutputShape(int i) => Lowerer.StaticOrSymbolicShape(Op.Output(i), Op);
+    /// <summary>The result's shape; symbolic sizes are fine, sizes that follow from data once <see cref="DefineOutputShape"/> gave them.</summary>
+    public Dim[] OutputShape(int i) => _lowerer.ShapeOf(Op.Output(i), Op);
+
+    /// <summary>
+    /// Result i's shape as computed at run time from operands (<see cref="ShapeOperands"/>): defines the
+    /// sizes inference could not know, checks the ones it knows or the model declares.
+    /// </summary>
+    public void DefineOutputShape(int i, Dim[] computed) => _lowerer.DefineDataDims(Op.Output(i), Op, computed);
 
     /// <summary>Allocates storage for result i (an output buffer if it is a graph output, else arena).</summary>
     public TensorRef NewOutput(int i) => _lowerer.NewResult(Op.Output(i), Op);

@@ -28,11 +28,18 @@ public sealed class StorageBlock(StorageKind kind, int index, Dim bytes)
     public Dim Bytes { get; } = bytes;
     /// <summary>For arena blocks: the byte offset the planner chose.</summary>
     public Dim ArenaOffset { get; set; }
+    /// <summary>
+    /// Its size depends on values the host program reads from tensors (set by memory planning): it
+    /// gets a buffer of its own when the program reaches its first use, not a place in the arena
+    /// (whose size is computed before anything runs).
+    /// </summary>
+    public bool Deferred { get; set; }
     /// <summary>For arena blocks: the first and last step that touch it (set by liveness analysis).</summary>
     public int FirstUse { get; set; } = int.MaxValue;
     public int LastUse { get; set; } = -1;
     public override string ToString() => Kind switch
     {
+        StorageKind.Arena when Deferred => $"deferred[{Bytes}]",
         StorageKind.Arena => $"arena[{ArenaOffset}+{Bytes}]",
         _ => $"{Kind.ToString().ToLowerInvariant()}{Index}",
     };

@@ -10,6 +10,8 @@ namespace Kiln.Compiler.Memory;
 /// With static sizes: greedy by size (largest first, each at the lowest offset that does not
 /// collide with a live block). With symbolic sizes: blocks reuse a slot whose size is the same
 /// expression and whose previous tenant is dead; slot offsets are sums the host program computes.
+/// Blocks whose size follows from data (symbols read from tensors) stay out of the arena: they are
+/// deferred, allocated when the program reaches them.
 /// </summary>
 public static class PlanMemory
 {
@@ -18,7 +20,11 @@ public static class PlanMemory
     public static void Run(ExecutionPlan plan)
     {
         ComputeLiveness(plan);
-        var blocks = plan.Blocks.Where(b => b.Kind == StorageKind.Arena && b.LastUse >= 0).ToList();
+        var dataSymbols = new HashSet<string>();
+        CollectReads(plan.Steps, dataSymbols);
+        foreach (var b in plan.Blocks)
+            b.Deferred = b.Kind is StorageKind.Arena or StorageKind.Output && b.Bytes.Expression is { } e && e.Symbols().Any(dataSymbols.Contains);
+        var blocks = plan.Blocks.Where(b => b.Kind == StorageKind.Arena && b.LastUse >= 0 && !b.Deferred).ToList();
         if (blocks.All(b => b.Bytes.IsKnown)) PlanStatic(plan, blocks);
         else PlanSymbolic(plan, blocks);
     }
@@ -61,6 +67,16 @@ public static class PlanMemory
                     next++;
                     break;
             }
+        }
+    }
+
+    /// <summary>Symbols the host program reads from tensors (sizes that follow from data).</summary>
+    private static void CollectReads(IEnumerable<Step> steps, HashSet<string> symbols)
+    {
+        foreach (var s in steps)
+        {
+            if (s is ReadDimStep read) symbols.Add(read.Symbol);
+            CollectReads(s.Children, symbols);
         }
     }
 

@@ -167,7 +167,9 @@ public sealed class ShapeInference
             if (!dt.Shape.IsRanked || dt.Shape.Rank != it.Shape.Rank) return inferred;
             var dims = new Dim[it.Shape.Rank];
             for (int i = 0; i < dims.Length; i++)
-                dims[i] = it.Shape[i].IsUnknown || (it.Shape[i].IsSymbolic && dt.Shape[i].IsKnown) ? dt.Shape[i] : it.Shape[i];
+                // A declared "?" adds nothing: the inferred unknown keeps its identity, so every value
+                // that shares it (an elementwise chain after a data-dependent Reshape) stays one size.
+                dims[i] = (it.Shape[i].IsUnknown && !dt.Shape[i].IsUnknown) || (it.Shape[i].IsSymbolic && dt.Shape[i].IsKnown) ? dt.Shape[i] : it.Shape[i];
             return new TensorType(it.ElementType, new Shape(dims));
         }
         return inferred;

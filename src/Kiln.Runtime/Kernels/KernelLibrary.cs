@@ -48,6 +48,7 @@ internal static class KernelLibrary
         yield return (TensorScatterKernel.KernelName, new KernelFactory(TensorScatterKernel.Load));
         yield return (OneHotKernel.KernelName, new KernelFactory(OneHotKernel.Load));
         yield return (TriluKernel.KernelName, new KernelFactory(TriluKernel.Load));
+        yield return (RangeKernel.KernelName, new KernelFactory(RangeKernel.Load));
         yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
         yield return (NllLossKernel.KernelName, new KernelFactory(NllLossKernel.Load));
         yield return (BatchedMatMulKernel.KernelName, new KernelFactory(BatchedMatMulKernel.Load));

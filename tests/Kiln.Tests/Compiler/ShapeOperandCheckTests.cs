@@ -242,4 +242,55 @@ public sealed class ShapeOperandCheckTests
         DataValue[] inputs = [Floats(4, 5), TensorData.Vector(shape)];
         if (valid) Agrees(CropPad, device, inputs); else Refused(CropPad, device, "CenterCropPad", inputs);
     }
+
+    // Sizes nobody declares: the host program computes them from the operand, and one module
+    // serves operand values that give different shapes.
+    private const string DynamicReduce = """
+        graph @main(%x: f32[2,3,4], %a: i64[1]) {
+          %s = ReduceSum(%x, %a) {keepdims = 0} : f32[?,?]
+          %y = Sqrt(%s) : f32[?,?]
+          return %y
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync", new long[] { 0 })]
+    [InlineData("task", new long[] { 2 })]
+    [InlineData("sync", new long[] { -2 })]
+    public void Reduce_over_axes_from_data_gives_shapes_computed_at_run_time(string device, long[] axes) =>
+        Agrees(DynamicReduce, device, Floats(2, 3, 4), TensorData.Vector(axes));
+
+    private const string DynamicReshape = """
+        graph @main(%x: f32[2,3,4], %s: i64[2]) {
+          %r = Reshape(%x, %s) : f32[?,?]
+          %y = Relu(%r) : f32[?,?]
+          return %y
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync", new long[] { 6, 4 }, true)]
+    [InlineData("task", new long[] { 4, -1 }, true)]
+    [InlineData("sync", new long[] { 0, -1 }, true)]
+    [InlineData("sync", new long[] { 5, -1 }, false)]
+    [InlineData("task", new long[] { 6, 5 }, false)]
+    public void Reshape_to_a_shape_from_data(string device, long[] shape, bool valid)
+    {
+        DataValue[] inputs = [Floats(2, 3, 4), TensorData.Vector(shape)];
+        if (valid) Agrees(DynamicReshape, device, inputs); else Refused(DynamicReshape, device, "Reshape", inputs);
+    }
+
+    [Fact]
+    public void One_module_runs_operands_that_give_different_shapes()
+    {
+        var module = Kiln.Compiler.KilnCompiler.Compile(Parse(DynamicReshape)).Bytes;
+        foreach (var shape in new[] { new long[] { 6, 4 }, [3, 8], [-1, 1] })
+        {
+            DataValue[] inputs = [Floats(2, 3, 4), TensorData.Vector(shape)];
+            var expected = (TensorData)new ReferenceEvaluator().Run(Parse(DynamicReshape).Graph, inputs)[0];
+            var actual = (TensorData)new CompiledEngine("sync").RunModule(module, inputs)[0];
+            Assert.Equal(expected.Shape, actual.Shape);
+            Assert.True(expected.BitwiseEquals(actual));
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using Kiln.Ir;
+using Kiln.Runtime;
 using Kiln.Runtime.Kernels.Indexing;
 
 namespace Kiln.Compiler.Lowering.Indexing;
@@ -16,8 +17,29 @@ public static class GeneratorLowering
         r.Add("Trilu", LowerTrilu);
         r.Add("EyeLike", LowerEyeLike);
         // Constant folding evaluates Range with constant operands before lowering sees it.
-        r.Add("Range", ctx => throw ctx.Unsupported("Range with operands computed at run time (its length depends on their values)"));
+        r.Add("Range", LowerRange);
     }
+
+    /// <summary>
+    /// Range with operands computed at run time: an integer range's length is computed by the host
+    /// program from the operands; a float range's is the declared one. The kernel checks it either way.
+    /// </summary>
+    private static void LowerRange(LoweringContext ctx)
+    {
+        var dtype = ctx.Input(0).DType;
+        if (!RangeKernel.Supports(dtype)) throw ctx.Unsupported($"ranges of {dtype.Name()}");
+        if (ctx.InputElementType(0).IsInteger())
+        {
+            Dim start = Scalar(ctx, 0), limit = Scalar(ctx, 1), delta = Scalar(ctx, 2);
+            ShapeOperands.Expect(ctx, 1 - Dim.Eq(delta, 0), "delta is 0");
+            ctx.DefineOutputShape(0, [Dim.Max(Dim.CeilDiv(limit - start, delta), 0)]);
+        }
+        var y = ctx.NewOutput(0);
+        ctx.Dispatch(new KernelSpec(RangeKernel.KernelName, RangeKernel.Encode(dtype), 4, 1), [ctx.Input(0), ctx.Input(1), ctx.Input(2)], [y], [y.Shape[0]]);
+    }
+
+    private static Dim Scalar(LoweringContext ctx, int input) =>
+        ctx.Constant(input) is { } c ? c.GetInt64(0) : ShapeOperands.Read(ctx, input)![0];
 
     private static void LowerOneHot(LoweringContext ctx)
     {

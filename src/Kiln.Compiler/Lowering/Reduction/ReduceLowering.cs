@@ -41,14 +41,14 @@ public static class ReduceLowering
     private static void Lower(LoweringContext ctx, ReduceMap map, ReduceCombine combine, ReduceFinalize finalize)
     {
         var x = ctx.Input(0);
-        var y = ctx.NewOutput(0);
         int rank = x.Rank;
         bool noop = ctx.Op.GetInt("noop_with_empty_axes", 0) != 0;
         long[]? axes = ctx.HasInput(1) ? ctx.Constant(1)?.ToInt64Array() : [];
+        if (axes is null) ShapeOperands.ReduceAxes(ctx, noop);
+        var y = ctx.NewOutput(0);
         if (axes is null)
         {
             // Axes from data: the kernel reads and checks them; each group then folds in/out elements.
-            ShapeOperandChecks.ReduceAxes(ctx, noop);
             var source = noop ? ReduceAxes.BindingOrNone : ReduceAxes.BindingOrAll;
             Dim divisor = x.ElementCount / Dim.Max(y.ElementCount, 1);
             Dispatch(ctx, new ReduceDescriptor(map, combine, finalize, x.DType, y.DType, rank, source), x, ctx.Input(1), y, x.Shape, null, divisor, 1);

@@ -80,8 +80,8 @@ public static class SamplingLowering
         var window = WindowAttributes.Read(ctx.Op, x.Rank - 2, null);
         var unpooled = x.Shape.Select((d, i) => i < 2 ? d
             : (d - 1) * window.Strides[i - 2] - (window.Pads[i - 2] + window.Pads[i - 2 + window.SpatialRank]) + window.Kernel[i - 2]).ToArray();
+        ShapeOperands.ExactShape(ctx, 2);
         var y = ctx.NewOutput(0);
-        ShapeOperandChecks.ExactShape(ctx, 2, y.Shape, "output_shape");
         ctx.Dispatch(new KernelSpec(MaxUnpoolKernel.KernelName, MaxUnpoolKernel.Encode(x.DType, x.Rank), 3, 1 + 2 * x.Rank),
             [x, ctx.Input(1)], [y], [x.ElementCount, .. unpooled, .. y.Shape]);
     }
