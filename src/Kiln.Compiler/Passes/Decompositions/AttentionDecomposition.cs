@@ -176,16 +176,14 @@ public static class AttentionDecomposition
         bool causal = op.GetInt("is_causal", 0) != 0;
         if (!causal && nonPad is null) return bias;
 
-        var zero = b.Constant(TensorData.Scalar(ElementType.Int64, 0L));
-        var one = b.Constant(TensorData.Scalar(ElementType.Int64, 1L));
         var queryLength = ShapeSlice(b, q4, 2);
-        var keyIndex = b.Add("Range", [zero, ToScalar(b, ShapeSlice(b, presentKey, 2)), one]);                    // [total]
+        var keyIndex = Positions(b, ShapeSlice(b, presentKey, 2));                                                // [total]
         var nonPad4 = nonPad is null ? null : b.Add("Unsqueeze", [nonPad, b.Int64s(1, 2, 3)]);                    // [batch,1,1,1]
         Value? hidden = null;
         if (causal)
         {
             // Query i sees keys up to i + offset: the cache comes first, or, with valid lengths, the keys before this block.
-            var queryIndex = b.Add("Unsqueeze", [b.Add("Range", [zero, ToScalar(b, queryLength), one]), b.Int64s(1)]); // [q_length,1]
+            var queryIndex = b.Add("Unsqueeze", [Positions(b, queryLength), b.Int64s(1)]); // [q_length,1]
             Value? offset = pastKey is not null ? ShapeSlice(b, pastKey, 2)
                 : nonPad4 is not null ? b.Add("Sub", [nonPad4, queryLength])
                 : null;
@@ -210,7 +208,14 @@ public static class AttentionDecomposition
     private static Value ShapeSlice(DecompositionBuilder b, Value x, int axis) =>
         b.Add("Shape", [x], DecompositionBuilder.Attrs(("start", AttributeValue.Int(axis)), ("end", AttributeValue.Int(axis + 1))));
 
-    private static Value ToScalar(DecompositionBuilder b, Value vector) => b.Add("Squeeze", [vector, b.Int64s(0)]);
+    /// <summary>
+    /// 0, 1, …, n-1 for a one-element length vector: an exclusive running sum of ones rather than
+    /// Range, whose length the compiled path cannot take from run-time values (this keeps the
+    /// length symbolic; with static shapes it folds to a constant).
+    /// </summary>
+    private static Value Positions(DecompositionBuilder b, Value length) =>
+        b.Add("CumSum", [b.Add("ConstantOfShape", [length], DecompositionBuilder.Attrs(("value", AttributeValue.Tensor(TensorData.Vector(1L))))),
+            b.Constant(TensorData.Scalar(ElementType.Int64, 0L))], DecompositionBuilder.Attrs(("exclusive", AttributeValue.Int(1))));
 
     private static KilnException Unsupported(Operation op, string message) =>
         new(ErrorCode.UnsupportedOperator, $"{op.Describe()}: cannot decompose Attention: {message}");
