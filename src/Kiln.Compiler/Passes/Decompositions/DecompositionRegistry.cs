@@ -22,6 +22,7 @@ public sealed class DecompositionRegistry
     {
         // Registered by the files of this folder, one operator family per file.
         ["Attention"] = AttentionDecomposition.Rewrite,
+        ["ai.onnx.preview.FlexAttention"] = FlexAttentionDecomposition.Rewrite,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
