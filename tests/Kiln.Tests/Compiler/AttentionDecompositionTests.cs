@@ -35,6 +35,7 @@ public sealed class AttentionDecompositionTests
     {
         var model = new Model(IrParser.ParseGraph(text));
         model.OpsetImports[""] = 24;
+        model.OpsetImports["ai.onnx.preview"] = 1;
         ShapeInference.Run(model.Graph);
         return model;
     }
@@ -111,5 +112,39 @@ public sealed class AttentionDecompositionTests
         AssertSameAsReference(PackedNonPadSoftcap, device,
             [Random(r, 2, 2, 16), Random(r, 2, 5, 8), Random(r, 2, 5, 8), TensorData.Vector([5L, 3L])],
             [Random(r, 2, 1, 16), Random(r, 2, 7, 8), Random(r, 2, 7, 8), TensorData.Vector([2L, 7L])]);
+    }
+
+    // FlexAttention with grouped heads and a score_mod capturing a graph input (a relative bias), inlined.
+    private const string FlexWithCapturedBias = """
+        graph @main(%q: f32[1,4,3,8], %k: f32[1,2,5,8], %v: f32[1,2,5,4], %bias: f32[3,5]) {
+          %y = ai.onnx.preview.FlexAttention(%q, %k, %v) {scale = 0.25, score_mod = graph @score_mod(%scores: f32[1,4,3,5]) {
+            %out = Add(%scores, %bias) : f32[1,4,3,5]
+            return %out
+          }} : f32[*]
+          return %y
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync")]
+    [InlineData("task")]
+    public void Flex_attention_inlines_a_score_mod_that_captures_a_graph_input(string device)
+    {
+        var r = new Random(3);
+        AssertSameAsReference(FlexWithCapturedBias, device, [Random(r, 1, 4, 3, 8), Random(r, 1, 2, 5, 8), Random(r, 1, 2, 5, 4), Random(r, 3, 5)]);
+    }
+
+    [Fact]
+    public void Grouped_heads_of_unknown_count_are_refused_with_a_typed_error()
+    {
+        const string text = """
+            graph @main(%q: f32[1,H,3,8], %k: f32[1,G,3,8], %v: f32[1,G,3,8]) {
+              %y = Attention(%q, %k, %v) : f32[*]
+              return %y
+            }
+            """;
+        var error = Assert.Throws<KilnException>(() => KilnCompiler.Compile(Parse(text), new CompileOptions()));
+        Assert.Equal(ErrorCode.UnsupportedOperator, error.Code);
+        Assert.Contains("grouped-query heads need static head counts", error.Message);
     }
 }
