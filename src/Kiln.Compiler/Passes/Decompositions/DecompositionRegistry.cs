@@ -26,6 +26,8 @@ public sealed class DecompositionRegistry
         ["QLinearMatMul"] = QuantizedDecomposition.QLinearMatMul,
         ["QLinearConv"] = QuantizedDecomposition.QLinearConv,
         ["DynamicQuantizeLinear"] = QuantizedDecomposition.DynamicQuantizeLinear,
+        ["Attention"] = AttentionDecomposition.Rewrite,
+        ["ai.onnx.preview.FlexAttention"] = FlexAttentionDecomposition.Rewrite,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
