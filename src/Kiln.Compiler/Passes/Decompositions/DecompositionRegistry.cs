@@ -21,6 +21,7 @@ public sealed class DecompositionRegistry
     public static DecompositionRegistry Default { get; } = new(new Dictionary<string, Rewrite>
     {
         // Registered by the files of this folder, one operator family per file.
+        ["SwiGLU"] = SwiGluDecomposition.Rewrite,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
