@@ -23,6 +23,7 @@ public sealed class DecompositionRegistry
         // Registered by the files of this folder, one operator family per file.
         ["SwiGLU"] = SwiGluDecomposition.Rewrite,
         ["CausalConvWithState"] = CausalConvWithStateDecomposition.Rewrite,
+        ["RotaryEmbedding"] = RotaryEmbeddingDecomposition.Rewrite,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
