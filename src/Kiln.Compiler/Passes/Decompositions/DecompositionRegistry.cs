@@ -24,6 +24,7 @@ public sealed class DecompositionRegistry
         ["SwiGLU"] = SwiGluDecomposition.Rewrite,
         ["CausalConvWithState"] = CausalConvWithStateDecomposition.Rewrite,
         ["RotaryEmbedding"] = RotaryEmbeddingDecomposition.Rewrite,
+        ["LinearAttention"] = LinearAttentionDecomposition.Rewrite,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
