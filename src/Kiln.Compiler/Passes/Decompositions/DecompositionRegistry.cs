@@ -25,6 +25,9 @@ public sealed class DecompositionRegistry
         ["CausalConvWithState"] = CausalConvWithStateDecomposition.Rewrite,
         ["RotaryEmbedding"] = RotaryEmbeddingDecomposition.Rewrite,
         ["LinearAttention"] = LinearAttentionDecomposition.Rewrite,
+        ["RNN"] = RecurrentDecomposition.Rnn,
+        ["GRU"] = RecurrentDecomposition.Gru,
+        ["LSTM"] = RecurrentDecomposition.Lstm,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
