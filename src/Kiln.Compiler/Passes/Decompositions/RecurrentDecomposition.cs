@@ -282,9 +282,14 @@ public static class RecurrentDecomposition
         /// </summary>
         private Value StepMask(Value x, Value lengths)
         {
-            var length = _b.Add("Squeeze", [_b.Add("Shape", [x], DecompositionBuilder.Attrs(
-                ("start", AttributeValue.Int(SequenceAxis)), ("end", AttributeValue.Int(SequenceAxis + 1))))]);
-            var steps = _b.Add("Range", [_b.Constant(TensorData.Scalar(ElementType.Int64, 0L)), length, _b.Constant(TensorData.Scalar(ElementType.Int64, 1L))]);
+            // The step numbers 0 .. seq-1 as a running sum of ones: unlike Range, this compiles
+            // when seq is symbolic (and folds to a constant when it is not).
+            var length = _b.Add("Shape", [x], DecompositionBuilder.Attrs(
+                ("start", AttributeValue.Int(SequenceAxis)), ("end", AttributeValue.Int(SequenceAxis + 1))));
+            var ones = _b.Add("ConstantOfShape", [length],
+                DecompositionBuilder.Attrs(("value", AttributeValue.Tensor(TensorData.Create(ElementType.Int64, [1], new[] { 1L })))));
+            var steps = _b.Add("CumSum", [ones, _b.Constant(TensorData.Scalar(ElementType.Int64, 0L))],
+                DecompositionBuilder.Attrs(("exclusive", AttributeValue.Int(1))));
             var limits = _b.Add("Cast", [lengths], DecompositionBuilder.Attrs(("to", AttributeValue.Int((long)ElementType.Int64))));
             // Steps along the sequence axis against lengths along the batch axis.
             var within = _batchMajor
