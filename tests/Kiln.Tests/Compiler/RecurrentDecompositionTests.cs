@@ -15,16 +15,16 @@ namespace Kiln.Tests.Compiler;
 /// </summary>
 public sealed class RecurrentDecompositionTests
 {
-    private static Model Parse(string text)
+    private static Model Parse(string text, int opset)
     {
         var model = new Model(IrParser.ParseGraph(text));
-        model.OpsetImports[""] = 22;
+        model.OpsetImports[""] = opset;
         ShapeInference.Run(model.Graph);
         return model;
     }
 
     /// <summary>Deterministic values in [-1, 1).</summary>
-    private static TensorData Random(ElementType type, int seed, params long[] shape)
+    internal static TensorData Random(ElementType type, int seed, params long[] shape)
     {
         var rng = new Random(seed);
         long count = shape.Aggregate(1L, (a, d) => a * d);
@@ -37,15 +37,18 @@ public sealed class RecurrentDecompositionTests
     private static TensorData Lengths(params int[] lengths) => TensorData.Create(ElementType.Int32, [lengths.Length], lengths);
 
     /// <summary>Compiles once, then runs every input set on the device and compares each output with the reference evaluator's.</summary>
-    private static void AssertMatchesReference(string text, string device, double tolerance, params DataValue[][] inputSets)
+    private static void AssertMatchesReference(string text, string device, double tolerance, params DataValue[][] inputSets) =>
+        AssertMatchesReference(text, 22, device, tolerance, inputSets);
+
+    internal static void AssertMatchesReference(string text, int opset, string device, double tolerance, params DataValue[][] inputSets)
     {
-        var compiled = KilnCompiler.Compile(Parse(text), new CompileOptions());
+        var compiled = KilnCompiler.Compile(Parse(text, opset), new CompileOptions());
         using var module = Module.Load(compiled.Bytes);
         using var dev = CompiledEngine.CreateDevice(device);
         using var context = new Instance().CreateContext(module, dev);
         foreach (var inputs in inputSets)
         {
-            var expected = new ReferenceEvaluator().Run(Parse(text).Graph, inputs);
+            var expected = new ReferenceEvaluator().Run(Parse(text, opset).Graph, inputs);
             var views = inputs.Select((v, i) => CompiledEngine.ToView(v, i)).ToArray();
             var actual = context.GetFunction("main").Invoke(views).Select(CompiledEngine.FromView).ToArray();
             foreach (var v in views) v.Dispose();

@@ -54,11 +54,22 @@ public static class CausalConvWithStateDecomposition
         Value? present = null;
         if (op.HasOutput(1))
         {
-            // The last k-1 positions: start at (padded length) - (k-1); with k = 1 that is the end, an empty slice.
-            var end = b.Int64s(long.MaxValue);
-            var paddedLength = b.Add("Shape", [padded], DecompositionBuilder.Attrs(("start", AttributeValue.Int(2)), ("end", AttributeValue.Int(3))));
-            var start = b.Add("Sub", [paddedLength, carry]);
-            present = b.Add("Slice", [padded, start, end, b.Int64s(2)]);
+            if (ws[2].IsKnown && ws[2].Value > 1 && !xs[2].IsKnown)
+            {
+                // A symbolic length: the compiled Slice needs constant bounds, so the last k-1
+                // positions (L .. L+k-2 of the prefixed input) are gathered at indices computed at run time.
+                var length = b.Add("Shape", [x], DecompositionBuilder.Attrs(("start", AttributeValue.Int(2)), ("end", AttributeValue.Int(3))));
+                var indices = b.Add("Add", [length, b.Int64s([.. Enumerable.Range(0, (int)ws[2].Value - 1).Select(i => (long)i)])]);
+                present = b.Add("Gather", [padded, indices], Axis(2));
+            }
+            else
+            {
+                // The last k-1 positions: start at (padded length) - (k-1); with k = 1 that is the end, an empty slice.
+                var end = b.Int64s(long.MaxValue);
+                var paddedLength = b.Add("Shape", [padded], DecompositionBuilder.Attrs(("start", AttributeValue.Int(2)), ("end", AttributeValue.Int(3))));
+                var start = b.Add("Sub", [paddedLength, carry]);
+                present = b.Add("Slice", [padded, start, end, b.Int64s(2)]);
+            }
         }
         return [output, present];
     }
