@@ -143,7 +143,8 @@ public static class RecurrentDecomposition
             }
 
             var r = Pick(R);
-            Value recurrence, hiddenRecurrence = null!;
+            Value recurrence;
+            Value? hiddenRecurrence = null;
             if (_cell == Cell.Gru)
             {
                 recurrence = Transposed(Part(r, 0, 2 * _hidden));
@@ -173,7 +174,7 @@ public static class RecurrentDecomposition
             var (hNext, cNext) = _cell switch
             {
                 Cell.Rnn => (Activate(body, body.Add("Add", [gates, body.Add("MatMul", [h, recurrence])]), acts[0]), null),
-                Cell.Gru => (GruStep(body, h, gates, recurrence, hiddenRecurrence, recurrentHiddenBias, acts), null),
+                Cell.Gru => (GruStep(body, h, gates, recurrence, hiddenRecurrence!, recurrentHiddenBias, acts), null),
                 _ => LstmStep(body, h, c!, gates, recurrence, peepholes, acts),
             };
             if (stepMask is not null)
