@@ -28,6 +28,13 @@ public sealed class DecompositionRegistry
         ["DynamicQuantizeLinear"] = QuantizedDecomposition.DynamicQuantizeLinear,
         ["Attention"] = AttentionDecomposition.Rewrite,
         ["ai.onnx.preview.FlexAttention"] = FlexAttentionDecomposition.Rewrite,
+        ["SwiGLU"] = SwiGluDecomposition.Rewrite,
+        ["CausalConvWithState"] = CausalConvWithStateDecomposition.Rewrite,
+        ["RotaryEmbedding"] = RotaryEmbeddingDecomposition.Rewrite,
+        ["LinearAttention"] = LinearAttentionDecomposition.Rewrite,
+        ["RNN"] = RecurrentDecomposition.Rnn,
+        ["GRU"] = RecurrentDecomposition.Gru,
+        ["LSTM"] = RecurrentDecomposition.Lstm,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
