@@ -119,11 +119,23 @@ internal static class BenchCommand
         using var device = new LocalSyncDevice();
         using var context = instance.CreateContext(module, device, new ContextOptions { Profile = profile });
         var main = context.GetFunction("main");
+        var first = Stopwatch.StartNew();
         main.Invoke(views);
+        double firstRun = first.Elapsed.TotalMilliseconds;
+        var firstEntries = profile.Entries.ToDictionary(e => e.Sequence);
         profile.Clear();
         for (int i = 0; i < iterations; i++) main.Invoke(views);
         var entries = profile.Entries;
         double total = entries.Sum(e => e.Total.TotalMilliseconds) / iterations;
+        // Where the first run's extra time goes (start-up): dispatches slower the first time.
+        double firstDispatches = firstEntries.Values.Sum(e => e.Total.TotalMilliseconds);
+        Console.WriteLine($"first run (sync device): {firstRun:F3} ms, {firstDispatches:F3} ms in dispatches (steady state {total:F3} ms)");
+        foreach (var e in entries.Select(e => (Entry: e, Extra: firstEntries.TryGetValue(e.Sequence, out var f) ? f.Total.TotalMilliseconds - e.Total.TotalMilliseconds / iterations : 0))
+            .OrderByDescending(x => x.Extra).Take(8))
+        {
+            string where = e.Entry.Sequence < origins.Count ? origins[e.Entry.Sequence] : e.Entry.Kernel;
+            Console.WriteLine($"  #{e.Entry.Sequence,-4} +{e.Extra,8:F3} ms on the first run  {where}");
+        }
         Console.WriteLine($"profile (sync device, {iterations} runs): {entries.Count} dispatches, {total:F3} ms per run in dispatches");
         foreach (var e in entries.OrderByDescending(e => e.Total).Take(25))
         {

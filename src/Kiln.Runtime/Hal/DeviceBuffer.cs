@@ -16,6 +16,7 @@ public sealed unsafe class DeviceBuffer : IDisposable
     private GCHandle _pin;
     private IDisposable? _owner;
     private bool _nativeOwned;
+    private nuint _mapped; // PageMemory's mapping length (0: aligned allocation)
 
     public byte* Pointer { get; private set; }
     public long Length { get; }
@@ -36,11 +37,9 @@ public sealed unsafe class DeviceBuffer : IDisposable
     public static DeviceBuffer AllocateNative(long length, bool zeroed = true)
     {
         if (length < 0) throw new KilnRuntimeException(StatusCode.OutOfRange, $"negative buffer size {length}");
-        void* p;
-        try { p = NativeMemory.AlignedAlloc((nuint)Math.Max(length, 1), 64); }
-        catch (OutOfMemoryException) { throw new KilnRuntimeException(StatusCode.ResourceExhausted, $"cannot allocate {length} bytes"); }
-        if (zeroed) NativeMemory.Clear(p, (nuint)Math.Max(length, 1));
-        return new DeviceBuffer((byte*)p, length) { _nativeOwned = true };
+        byte* p = PageMemory.Allocate(length, out nuint mapped);
+        if (zeroed && mapped == 0) NativeMemory.Clear(p, (nuint)Math.Max(length, 1)); // fresh mappings are zero
+        return new DeviceBuffer(p, length) { _nativeOwned = true, _mapped = mapped };
     }
 
     /// <summary>
@@ -72,7 +71,7 @@ public sealed unsafe class DeviceBuffer : IDisposable
 
     public void Dispose()
     {
-        if (_nativeOwned && Pointer != null) NativeMemory.AlignedFree(Pointer);
+        if (_nativeOwned && Pointer != null) PageMemory.Free(Pointer, _mapped);
         if (_pin.IsAllocated) _pin.Free();
         _owner?.Dispose();
         _owner = null;

@@ -11,19 +11,20 @@ public sealed unsafe class ScratchMemory : IDisposable
 {
     private byte* _memory;
     private int _length;
+    private nuint _mapped;
 
     public byte* Get(int bytes)
     {
         if (bytes <= _length) return _memory;
-        if (_memory != null) NativeMemory.AlignedFree(_memory);
+        PageMemory.Free(_memory, _mapped);
         _length = Math.Max(bytes, 2 * _length);
-        _memory = (byte*)NativeMemory.AlignedAlloc((nuint)_length, 64);
+        _memory = PageMemory.Allocate(_length, out _mapped);
         return _memory;
     }
 
     public void Dispose()
     {
-        if (_memory != null) NativeMemory.AlignedFree(_memory);
+        PageMemory.Free(_memory, _mapped);
         _memory = null;
         _length = 0;
     }
