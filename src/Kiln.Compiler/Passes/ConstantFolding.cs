@@ -36,6 +36,10 @@ public static class ConstantFolding
         }
     }
 
+    private static TensorData? CastLikeOfConstant(Operation op, Dictionary<Value, TensorData> constants) =>
+        op.OpType == "CastLike" && op.Domain.Length == 0 && op.Inputs.Count == 2 && op.Inputs[0] is { } v && constants.TryGetValue(v, out var c)
+            && op.Inputs[1]?.Type is TensorType { ElementType: not ElementType.Undefined and not ElementType.String } ? c : null;
+
     public static bool Run(Graph graph, OpRegistry? registry = null)
     {
         registry ??= OpRegistry.Default;
@@ -66,6 +70,12 @@ public static class ConstantFolding
             if (op.NestedGraphs.Any() || op.Inputs.Count == 0 || !registry.TryGet(op.Domain, op.OpType, out var def) || !def.IsDeterministic) continue;
             DataValue?[] results;
             if (ShapeOfStaticTensor(op) is { } shape) results = [shape];
+            else if (CastLikeOfConstant(op, constants) is { } cast)
+            {
+                // CastLike reads only its target's element type: a constant cast folds whatever the target holds.
+                try { results = evaluator.EvaluateOperation(op, [cast, TensorData.Zeros(op.Input(1).TensorType.ElementType)]); }
+                catch (KilnException) { continue; }
+            }
             else
             {
                 if (op.Inputs.Any(i => i is not null && !constants.ContainsKey(i))) continue;
