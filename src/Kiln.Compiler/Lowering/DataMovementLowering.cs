@@ -398,6 +398,7 @@ public static class DataMovementLowering
         var x = ctx.Input(0);
         var value = ctx.OptionalInput(2);
         var axes = ctx.OptionalInput(3);
+        if (ShapeOperands.Read(ctx, 1) is { } pads) DefinePaddedShape(ctx, x, pads);
         var y = ctx.NewOutput(0);
         var descriptor = PadKernel.Encode(x.DType, x.Rank, mode, value is not null, axes?.DType);
         var inputs = new List<TensorRef> { x, ctx.Input(1) };
@@ -405,6 +406,20 @@ public static class DataMovementLowering
         if (axes is not null) inputs.Add(axes);
         if (x.Rank == 0) throw ctx.Unsupported("padding a scalar");
         ctx.Dispatch(new KernelSpec(PadKernel.KernelName, descriptor, inputs.Count + 1, 2 * x.Rank), inputs, [y], [.. x.Shape, .. y.Shape]);
+    }
+
+    /// <summary>Pads read at run time: each listed axis grows by its begin and end pads (the kernel reads and checks them too).</summary>
+    private static void DefinePaddedShape(LoweringContext ctx, TensorRef x, Dim[] pads)
+    {
+        var axes = !ctx.HasInput(3) ? Enumerable.Range(0, x.Rank).Select(a => (Dim)a).ToArray()
+            : ShapeOperands.Read(ctx, 3) ?? ctx.Constant(3)!.ToInt64Array().Select(a => (Dim)a).ToArray();
+        if (pads.Length != 2 * axes.Length) throw new KilnException(ErrorCode.InvalidModel, $"{ctx.Op.Describe()}: {pads.Length} pads for {axes.Length} axes");
+        axes = ShapeOperands.NormalizeAxes(ctx, axes, x.Rank);
+        var dims = (Dim[])x.Shape.Clone();
+        for (int t = 0; t < dims.Length; t++)
+            for (int i = 0; i < axes.Length; i++)
+                dims[t] += Dim.Eq(axes[i], t) * (pads[i] + pads[i + axes.Length]);
+        ctx.DefineOutputShape(0, dims);
     }
 
     /// <summary>DepthToSpace (DCR or CRD) and SpaceToDepth as copies over a 6-d iteration space in the output's order.</summary>
