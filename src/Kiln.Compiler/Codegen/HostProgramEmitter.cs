@@ -197,13 +197,16 @@ public sealed class HostProgramEmitter
 
     /// <summary>
     /// Buffers for deferred blocks (sizes that follow from data) the step touches, allocated before
-    /// it, so before a branch or loop rather than inside it (its registers outlive the scope).
+    /// it, so before a branch or loop rather than inside it (its registers outlive the scope) unless
+    /// its size is read inside.
     /// </summary>
     private void AllocateDeferred(Step step)
     {
         foreach (var t in step.Reads.Concat(step.Writes))
         {
             if (!t.Block.Deferred || _blocks.ContainsKey(t.Block)) continue;
+            // Sized by values read inside a branch or loop body: allocated there, on each pass.
+            if (t.Block.Bytes.Expression!.Symbols().Any(s => !_symbols.ContainsKey(s))) continue;
             var buffer = _code.NewRef();
             _code.CallImport(Import("hal.buffer.allocate"), [Value(t.Block.Bytes)], [], [], [buffer]);
             _blocks[t.Block] = (buffer, 0);

@@ -23,7 +23,8 @@ public static class ControlFlowLowering
     /// Loop(M, cond, v...): a host loop of at most M iterations (M constant, or read from its tensor
     /// at run time) that stops when the condition it carries becomes false. The body gets the
     /// iteration number and the condition as tensors; carried values keep one shape. Scan outputs
-    /// need a fixed number of iterations: M known and a condition that cannot end the loop early.
+    /// need a fixed number of iterations: a condition that cannot end the loop early (M known, or
+    /// read at run time: the scan outputs are then sized by it when the program reaches the loop).
     /// </summary>
     private static void LowerLoop(LoweringContext ctx)
     {
@@ -42,10 +43,26 @@ public static class ControlFlowLowering
             ctx.Add(new ReadDimStep(ctx.Input(0), trips));
             count = Dim.Symbol(trips);
         }
-        // A condition that cannot stop the loop early: absent or constant true, and passed through by the body.
-        bool conditionFixed = (!ctx.HasInput(1) || ctx.Constant(1)?.GetDouble(0) != 0) && ReferenceEquals(body.Outputs[0], body.Inputs[1]);
-        if (scanOutputs > 0 && (!count.IsKnown || count.Value == long.MaxValue || !conditionFixed))
-            throw ctx.Unsupported("scan outputs of a loop whose iteration count is only known at run time");
+        // A condition that cannot stop the loop early: the body passes it through (itself or an
+        // Identity of it), so the loop runs M times, or none when the initial condition is false.
+        var conditionOut = body.Outputs[0];
+        bool passedThrough = ReferenceEquals(conditionOut, body.Inputs[1])
+            || (conditionOut.Producer is { OpType: "Identity", Domain: "" } identity && ReferenceEquals(identity.Input(0), body.Inputs[1]));
+        if (scanOutputs > 0 && ((count.IsKnown && count.Value == long.MaxValue) || !passedThrough))
+            throw ctx.Unsupported("scan outputs of a loop that a condition may end early (their length would be known only after the loop)");
+        if (scanOutputs > 0)
+        {
+            Dim runs = Dim.Max(count, 0);
+            if (ctx.HasInput(1)) runs *= ctx.Constant(1) is { } initial ? (initial.GetDouble(0) != 0 ? 1 : 0) : ShapeOperands.Read(ctx, 1)![0];
+            // Each scan output has one row of the body's result per iteration run.
+            if (!runs.IsKnown)
+                for (int j = 0; j < scanOutputs; j++)
+                {
+                    if (body.Outputs[1 + carried + j].Type is not TensorType { Shape.IsStatic: true } part)
+                        throw ctx.Unsupported($"scan output {j} of a loop with a run-time trip count has a per-iteration shape known only at run time");
+                    ctx.DefineOutputShape(carried + j, [runs, .. part.Shape.Dims]);
+                }
+        }
 
         var iterationTensor = ctx.NewTemporary(Runtime.DType.Int64, []);
         var condition = ctx.NewTemporary(Runtime.DType.Bool, []);
@@ -63,6 +80,13 @@ public static class ControlFlowLowering
         {
             ctx.Add(new StoreDimsStep(iterationTensor, [Dim.Symbol(k)]));
             var outputs = ctx.LowerNested(body, [iterationTensor, condition, .. states]);
+            // Scan rows first: a row may be a view of a carried value that the updates below overwrite.
+            for (int j = 0; j < scanOutputs; j++)
+            {
+                var part = outputs[1 + carried + j];
+                var strides = Layout.ContiguousStrides(results[j].Shape);
+                StridedCopy.Emit(ctx, part.Shape, StridedView.Contiguous(part), new StridedView(results[j], Dim.Symbol(k) * strides[0], strides[1..]));
+            }
             var next = new TensorRef[carried + 1];
             for (int i = 0; i <= carried; i++)
             {
@@ -81,12 +105,6 @@ public static class ControlFlowLowering
             {
                 var target = i == 0 ? condition : states[i - 1];
                 if (!ReferenceEquals(next[i], target)) ctx.Add(new CopyStep(next[i], target));
-            }
-            for (int j = 0; j < scanOutputs; j++)
-            {
-                var part = outputs[1 + carried + j];
-                var strides = Layout.ContiguousStrides(results[j].Shape);
-                StridedCopy.Emit(ctx, part.Shape, StridedView.Contiguous(part), new StridedView(results[j], Dim.Symbol(k) * strides[0], strides[1..]));
             }
         });
         ctx.Add(new ForStep(count, k, loop, condition));

@@ -74,4 +74,28 @@ public sealed class CompiledControlFlowTests
     [InlineData("task")]
     public void Loop_with_scan_outputs(string device) =>
         AssertSameAsReference(ScanningLoop, device, TensorData.FromFloats([2], [0.25f, 3f]));
+
+    // A run-time trip count with scan outputs: rows are the carried value before each update (a
+    // view of the carried state), so they must be copied before the state changes.
+    private const string RuntimeScan = """
+        graph @main(%m: i64[], %c: bool[], %start: f32[], %delta: f32[]) {
+          %last, %rows = Loop(%m, %c, %start) {body = graph @body(%i: i64[], %cond: bool[], %prev: f32[]) {
+            %cond_out = Identity(%cond) : bool[]
+            %next = Add(%prev, %delta) : f32[]
+            %row = Identity(%prev) : f32[]
+            return %cond_out, %next, %row
+          }} : f32[], f32[?]
+          return %last, %rows
+        }
+        """;
+
+    [Theory]
+    [InlineData("sync", 4L, true)]
+    [InlineData("task", 7L, true)]
+    [InlineData("sync", 0L, true)]
+    [InlineData("sync", 3L, false)]
+    public void Loop_with_runtime_trip_count_and_scan_outputs(string device, long m, bool condition) =>
+        AssertSameAsReference(RuntimeScan, device,
+            TensorData.Scalar(ElementType.Int64, m), TensorData.Scalar(ElementType.Bool, condition),
+            TensorData.Scalar(ElementType.Float32, 1.5f), TensorData.Scalar(ElementType.Float32, 0.25f));
 }
