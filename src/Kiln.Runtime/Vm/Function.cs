@@ -86,7 +86,7 @@ public sealed class Function
 
     /// <summary>Runs the function; the host program stops with an error when cancelled or past <paramref name="timeout"/>.</summary>
     public BufferView[] Invoke(BufferView[] inputs, TimeSpan timeout, CancellationToken cancellation) =>
-        Tensors(InvokeValues(Array.ConvertAll(inputs, v => (object?)v), timeout, cancellation));
+        Tensors(InvokeValues(ToObjects(inputs), timeout, cancellation));
 
     /// <summary>
     /// Runs a function whose inputs or outputs may be sequences or optionals: each value is a
@@ -115,7 +115,7 @@ public sealed class Function
     /// the device runs them, and the task completes when the device signals completion.
     /// </summary>
     public async Task<BufferView[]> InvokeAsync(BufferView[] inputs, CancellationToken cancellation = default) =>
-        Tensors(await InvokeValuesAsync(Array.ConvertAll(inputs, v => (object?)v), cancellation).ConfigureAwait(false));
+        Tensors(await InvokeValuesAsync(ToObjects(inputs), cancellation).ConfigureAwait(false));
 
     /// <summary><see cref="InvokeValues(object?[])"/> without blocking the caller.</summary>
     public async Task<object?[]> InvokeValuesAsync(object?[] inputs, CancellationToken cancellation = default)
@@ -131,6 +131,14 @@ public sealed class Function
             return CheckOutputs(results);
         }
         finally { _context.Return(inv); }
+    }
+
+    // A loop rather than a lambda: a non-capturing lambda is cached in a hidden static field.
+    private static object?[] ToObjects(BufferView[] inputs)
+    {
+        var values = new object?[inputs.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = inputs[i];
+        return values;
     }
 
     private BufferView[] Tensors(object?[] results)
