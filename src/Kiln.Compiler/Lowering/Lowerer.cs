@@ -165,8 +165,16 @@ public sealed class Lowerer
         var outer = _steps;
         var steps = new List<Step>();
         _steps = steps;
+        // A size a view defines inside a branch or loop body is known there only: code after it (or
+        // the other branch) defines it again from its own view rather than reading a register never set.
+        var bound = new HashSet<string>(_boundSymbols, StringComparer.Ordinal);
         try { emit(); }
-        finally { _steps = outer; }
+        finally
+        {
+            _steps = outer;
+            _boundSymbols.Clear();
+            _boundSymbols.UnionWith(bound);
+        }
         return steps;
     }
 
