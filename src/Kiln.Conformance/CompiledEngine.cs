@@ -29,16 +29,52 @@ public sealed class CompiledEngine(string device, string target = CompileTarget.
         using var module = Module.Load(moduleBytes);
         using var dev = CreateDevice(device);
         using var context = new Instance().CreateContext(module, dev);
-        var views = inputs.Select((v, i) => ToView(v, i)).ToArray();
+        var values = inputs.Select((v, i) => ToValue(v, i)).ToArray();
         try
         {
-            var outputs = context.GetFunction("main").Invoke(views);
-            return outputs.Select(FromView).ToArray();
+            var main = context.GetFunction("main");
+            var outputs = main.InvokeValues(values);
+            return outputs.Select((o, i) => FromValue(o, main.Outputs.Count > i ? main.Outputs[i] : null)).ToArray();
         }
         finally
         {
-            foreach (var v in views) v.Dispose();
+            foreach (var v in values) Dispose(v);
         }
+    }
+
+    /// <summary>A test input as the runtime takes it: a tensor, a sequence of tensors, or null for an empty optional.</summary>
+    public static object? ToValue(DataValue value, int index) => value switch
+    {
+        TensorData t => ToView(t, index),
+        SequenceData s => new TensorSequence(ElementDType(s.ElementType, index), s.Items.Select(x => ToView(x, index))),
+        OptionalData { Value: null } => null,
+        OptionalData o => ToValue(o.Value!, index),
+        _ => throw new KilnException(ErrorCode.UnsupportedOperator, $"input {index} is {value.Type}: not supported by the compiled path"),
+    };
+
+    private static DType ElementDType(IrType type, int index) => type is TensorType t ? (DType)(byte)t.ElementType
+        : throw new KilnException(ErrorCode.UnsupportedOperator, $"input {index}: sequences of {type} are not supported by the compiled path");
+
+    /// <summary>An output as test data: optionals (by the function's signature) become optional values.</summary>
+    public static DataValue FromValue(object? value, TensorParameter? p)
+    {
+        var elementType = p is null ? null : (IrType)new TensorType((ElementType)(byte)p.DType, Shape.Unranked);
+        DataValue? inner = value switch
+        {
+            null => null,
+            BufferView v => FromView(v),
+            TensorSequence s => new SequenceData(new TensorType((ElementType)(byte)s.ElementType, Shape.Unranked), s.Items.Select(FromView).ToArray()),
+            _ => throw new KilnException(ErrorCode.InvalidData, $"unexpected output {value.GetType().Name}"),
+        };
+        if (p is not { IsOptional: true }) return inner ?? throw new KilnException(ErrorCode.InvalidData, "a tensor or sequence output is none");
+        var declared = p.IsSequence ? new SequenceType(elementType!) : elementType!;
+        return new OptionalData(declared, inner);
+    }
+
+    private static void Dispose(object? value)
+    {
+        if (value is BufferView v) v.Dispose();
+        else if (value is TensorSequence s) foreach (var t in s.Items) t.Dispose();
     }
 
     public static Device CreateDevice(string name) => name switch

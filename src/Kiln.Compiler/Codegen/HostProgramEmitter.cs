@@ -28,6 +28,8 @@ public sealed class HostProgramEmitter
     private readonly Dictionary<string, ushort> _symbols = new(StringComparer.Ordinal);
     private readonly Dictionary<StorageBlock, (ushort Buffer, Dim Offset)> _blocks = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<int, ushort> _inputOffsets = [];
+    // Sequences and optionals: one object register each, for the whole function (loops and branches assign them).
+    private readonly Dictionary<ObjectRef, ushort> _objects = new(ReferenceEqualityComparer.Instance);
 
     private HostProgramEmitter(ExecutionPlan plan, string target)
     {
@@ -71,6 +73,13 @@ public sealed class HostProgramEmitter
         "hal.buffer.load" => _mb.Import(name, 2, 1, 1, 0),
         "hal.buffer.copy" => _mb.Import(name, 3, 2, 0, 0),
         "hal.dispatch" => _mb.Import(name, 3, 0, 0, 0, ImportFlags.VariadicValues | ImportFlags.VariadicRefs),
+        "seq.empty" => _mb.Import(name, 1, 0, 0, 1),
+        "seq.length" => _mb.Import(name, 0, 1, 1, 0),
+        "seq.at" => _mb.Import(name, 1, 1, 0, 1),
+        "seq.insert" => _mb.Import(name, 1, 2, 0, 1),
+        "seq.erase" => _mb.Import(name, 1, 1, 0, 1),
+        "seq.concat" => _mb.Import(name, 2, 1, 0, 1),
+        "seq.split" => _mb.Import(name, 2, 2, 0, 1),
         _ => throw new ArgumentException(name),
     };
 
@@ -98,8 +107,10 @@ public sealed class HostProgramEmitter
         EmitSteps(_plan.Steps);
 
         var results = new List<ushort>();
-        foreach (var (_, t) in _plan.Outputs)
+        foreach (var (_, output, o) in _plan.Outputs)
         {
+            if (o is not null) { results.Add(ObjectRegister(o)); continue; }
+            var t = output!;
             var view = _code.NewRef();
             var (buffer, offset) = Locate(t);
             var args = new List<ushort> { Value(offset), Value((long)t.DType) };
@@ -115,14 +126,30 @@ public sealed class HostProgramEmitter
         }
         int main = _mb.AddFunction("main", _code, 0, inputs, 0, results.Count);
         int sig = _mb.AddSignature(
-            _plan.Inputs.Select(i => Parameter(i.Name, i.Tensor)).ToArray(),
-            _plan.Outputs.Select(o => Parameter(o.Name, o.Tensor)).ToArray());
+            _plan.Inputs.Select(i => i.Object is { } o ? Parameter(i.Name, o) : Parameter(i.Name, i.Tensor!)).ToArray(),
+            _plan.Outputs.Select(o => o.Object is { } x ? Parameter(o.Name, x) : Parameter(o.Name, o.Tensor!)).ToArray());
         _mb.Export("main", main, sig);
         return _mb.ToArray();
     }
 
     private static SignatureParameter Parameter(string name, TensorRef t) =>
         new(name, t.DType, t.Shape.Select(d => d.IsKnown ? (d.Value, (string?)null) : (-1L, d.Expression is DimExpr.Sym s ? s.Name : null)).ToArray());
+
+    /// <summary>A sequence or optional parameter: its tensors' dtype and dims (any rank when unranked).</summary>
+    private static SignatureParameter Parameter(string name, ObjectRef o)
+    {
+        var type = o.Type;
+        bool optional = type is OptionalType;
+        if (type is OptionalType opt) type = opt.ElementType;
+        bool sequence = type is SequenceType;
+        if (type is SequenceType seq) type = seq.ElementType;
+        var t = (TensorType)type;
+        var kind = sequence ? (optional ? ParameterKind.OptionalSequence : ParameterKind.Sequence) : ParameterKind.OptionalTensor;
+        (long, string?)[]? dims = t.Shape.IsRanked
+            ? t.Shape.Dims.Select(d => d.IsKnown ? (d.Value, (string?)null) : (-1L, d.Expression is DimExpr.Sym s ? s.Name : null)).ToArray()
+            : null;
+        return new(name, (DType)(byte)t.ElementType, dims, kind);
+    }
 
     /// <summary>Constant segments as buffers, in globals, once per context.</summary>
     private void EmitInitializer()
@@ -144,8 +171,15 @@ public sealed class HostProgramEmitter
     /// <summary>Checks input i's dtype and rank, binds its symbolic sizes (asserting static ones and repeated symbols).</summary>
     private void BindInput(int i)
     {
-        var (name, t, declared) = _plan.Inputs[i];
+        var (name, tensor, declared, o) = _plan.Inputs[i];
         var view = (ushort)i;
+        if (o is not null)
+        {
+            // A sequence or optional: the imports that use it check its type.
+            _objects[o] = view;
+            return;
+        }
+        var t = tensor!;
         _code.CallImport(Import("hal.view.check"), [Value((long)t.DType), Value(t.Rank)], [view], [], []);
         for (int d = 0; d < t.Rank; d++)
         {
@@ -205,11 +239,107 @@ public sealed class HostProgramEmitter
         foreach (var t in step.Reads.Concat(step.Writes))
         {
             if (!t.Block.Deferred || _blocks.ContainsKey(t.Block)) continue;
-            // Sized by values read inside a branch or loop body: allocated there, on each pass.
-            if (t.Block.Bytes.Expression!.Symbols().Any(s => !_symbols.ContainsKey(s))) continue;
+            // Sized by a value the branch or loop itself reads: allocated inside it, where it is first used.
+            if (step.Children.Any() && !Computable(t.Block.Bytes)) continue;
             var buffer = _code.NewRef();
             _code.CallImport(Import("hal.buffer.allocate"), [Value(t.Block.Bytes)], [], [], [buffer]);
             _blocks[t.Block] = (buffer, 0);
+        }
+    }
+
+    private bool Computable(Dim d) => _dimRegisters.ContainsKey(d) || d.Expression is not { } e || e.Symbols().All(_symbols.ContainsKey);
+
+    private ushort ObjectRegister(ObjectRef o)
+    {
+        if (!_objects.TryGetValue(o, out var r)) _objects[o] = r = _code.NewRef();
+        return r;
+    }
+
+    /// <summary>Fails the invocation with <paramref name="message"/> when an object register holds none.</summary>
+    private void AssertNotNone(ushort register, string message)
+    {
+        var isNull = _code.NewValue();
+        _code.IsNull(isNull, register);
+        _code.Assert(_code.Binary(Opcode.Eq, isNull, Value(0)), message);
+    }
+
+    private void EmitObjectStep(Step step)
+    {
+        switch (step)
+        {
+            case ObjectStep call:
+            {
+                var refs = call.Objects.Select(o =>
+                {
+                    if (o is not null) return ObjectRegister(o);
+                    var none = _code.NewRef();
+                    _code.ClearRef(none);
+                    return none;
+                }).ToList();
+                var values = call.Values.Select(Value).ToList();
+                var valueResults = new List<ushort>();
+                if (call.ValueSymbol is { } sym)
+                {
+                    var r = _code.NewValue();
+                    valueResults.Add(r);
+                    _code.CallImport(Import(call.Import), values, refs, valueResults, call.Result is null ? [] : [ObjectRegister(call.Result)]);
+                    _symbols[sym] = r;
+                }
+                else _code.CallImport(Import(call.Import), values, refs, [], call.Result is null ? [] : [ObjectRegister(call.Result)]);
+                break;
+            }
+            case MoveObjectStep move:
+                if (move.Source is null) _code.ClearRef(ObjectRegister(move.Destination));
+                else
+                {
+                    if (move.NoneMessage is { } message) AssertNotNone(ObjectRegister(move.Source), message);
+                    _code.MoveRef(ObjectRegister(move.Destination), ObjectRegister(move.Source));
+                }
+                break;
+            case TensorToObjectStep make:
+            {
+                var t = make.Source;
+                var (buffer, offset) = (Locate(t).Buffer, OffsetRegister(t));
+                if (make.Copy)
+                {
+                    var owned = _code.NewRef();
+                    _code.CallImport(Import("hal.buffer.allocate"), [Value(t.ByteLength)], [], [], [owned]);
+                    _code.CallImport(Import("hal.buffer.copy"), [offset, Value(0), Value(t.ByteLength)], [buffer, owned], [], []);
+                    (buffer, offset) = (owned, Value(0));
+                }
+                var args = new List<ushort> { offset, Value((long)t.DType) };
+                args.AddRange(t.Shape.Select(Value));
+                _code.CallImport(Import("hal.view.create"), args, [buffer], [], [ObjectRegister(make.Destination)]);
+                break;
+            }
+            case ViewTensorStep take:
+            {
+                var view = ObjectRegister(take.Source);
+                if (take.NoneMessage.Length > 0) AssertNotNone(view, take.NoneMessage);
+                _code.CallImport(Import("hal.view.check"), [Value((long)take.DType), Value(take.DimSymbols.Count)], [view], [], []);
+                for (int d = 0; d < take.DimSymbols.Count; d++)
+                {
+                    var size = _code.NewValue();
+                    _code.CallImport(Import("hal.view.dim"), [Value(d)], [view], [size], []);
+                    _symbols[take.DimSymbols[d]] = size;
+                }
+                var buffer = _code.NewRef();
+                _code.CallImport(Import("hal.view.buffer"), [], [view], [], [buffer]);
+                var offset = _code.NewValue();
+                _code.CallImport(Import("hal.view.offset"), [], [view], [offset], []);
+                _symbols[take.OffsetSymbol] = offset;
+                _blocks[take.Block] = (buffer, Dim.Symbol(take.OffsetSymbol));
+                break;
+            }
+            case HasObjectStep has:
+            {
+                var isNull = _code.NewValue();
+                _code.IsNull(isNull, ObjectRegister(has.Source));
+                _code.CallImport(Import("hal.buffer.store"), [OffsetRegister(has.Destination), Value((long)DType.Bool), _code.Binary(Opcode.Eq, isNull, Value(0))],
+                    [Locate(has.Destination).Buffer], [], []);
+                break;
+            }
+            default: throw new InvalidOperationException($"unknown step {step.GetType().Name}");
         }
     }
 
@@ -311,7 +441,7 @@ public sealed class HostProgramEmitter
                         [Locate(s.Destination).Buffer], [], []);
                 break;
             }
-            default: throw new InvalidOperationException($"unknown step {step.GetType().Name}");
+            default: EmitObjectStep(step); break;
         }
     }
 

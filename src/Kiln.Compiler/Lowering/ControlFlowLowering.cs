@@ -68,9 +68,17 @@ public static class ControlFlowLowering
         var condition = ctx.NewTemporary(Runtime.DType.Bool, []);
         if (ctx.HasInput(1)) ctx.Add(new CopyStep(ctx.Input(1), condition));
         else StridedCopy.Fill(ctx, [], StridedView.Contiguous(condition), 1);
+        // Carried sequences and optionals are object registers: moved, never copied.
         var states = new TensorRef[carried];
+        var objectStates = new ObjectRef?[carried];
         for (int i = 0; i < carried; i++)
         {
+            if (ctx.IsObject(2 + i))
+            {
+                objectStates[i] = ctx.NewObjectOutput(i);
+                ctx.Add(new MoveObjectStep(ctx.ObjectInput(2 + i), objectStates[i]!));
+                continue;
+            }
             states[i] = ctx.NewOutput(i);
             ctx.Add(new CopyStep(ctx.Input(2 + i), states[i]));
         }
@@ -79,30 +87,49 @@ public static class ControlFlowLowering
         var loop = ctx.Collect(() =>
         {
             ctx.Add(new StoreDimsStep(iterationTensor, [Dim.Symbol(k)]));
-            var outputs = ctx.LowerNested(body, [iterationTensor, condition, .. states]);
+            var values = ctx.LowerNestedValues(body, [iterationTensor, condition, .. Enumerable.Range(0, carried).Select(i => (object?)objectStates[i] ?? states[i])]);
+            var outputs = values.Select(v => v as TensorRef).ToArray();
+            // New object states, staged when one is another state's register (a swap would clobber it).
+            var staged = new ObjectRef?[carried];
+            for (int i = 0; i < carried; i++)
+            {
+                if (objectStates[i] is null) continue;
+                var o = values[1 + i] as ObjectRef ?? throw ctx.Unsupported($"loop-carried value {i} becomes a tensor");
+                staged[i] = o;
+                if (objectStates.Any(s => s == o) && o != objectStates[i])
+                {
+                    staged[i] = new ObjectRef(o.Type, ctx.NewSymbol("state"));
+                    ctx.Add(new MoveObjectStep(o, staged[i]!));
+                }
+            }
+            for (int i = 0; i < carried; i++)
+                if (staged[i] is { } o && o != objectStates[i]) ctx.Add(new MoveObjectStep(o, objectStates[i]!));
             // Scan rows first: a row may be a view of a carried value that the updates below overwrite.
             for (int j = 0; j < scanOutputs; j++)
             {
-                var part = outputs[1 + carried + j];
+                var part = outputs[1 + carried + j] ?? throw ctx.Unsupported("a scan output that is not a tensor");
                 var strides = Layout.ContiguousStrides(results[j].Shape);
                 StridedCopy.Emit(ctx, part.Shape, StridedView.Contiguous(part), new StridedView(results[j], Dim.Symbol(k) * strides[0], strides[1..]));
             }
             var next = new TensorRef[carried + 1];
             for (int i = 0; i <= carried; i++)
             {
+                if (i > 0 && objectStates[i - 1] is not null) continue;
+                var output = outputs[i] ?? throw ctx.Unsupported($"loop-carried value {i} becomes a sequence or optional");
                 var target = i == 0 ? condition : states[i - 1];
-                if (!outputs[i].Shape.AsSpan().SequenceEqual(target.Shape))
-                    throw ctx.Unsupported($"loop-carried value {i} changes shape from [{string.Join(",", target.Shape)}] to [{string.Join(",", outputs[i].Shape)}]");
+                if (!output.Shape.AsSpan().SequenceEqual(target.Shape))
+                    throw ctx.Unsupported($"loop-carried value {i} changes shape from [{string.Join(",", target.Shape)}] to [{string.Join(",", output.Shape)}]");
                 // Stage results that are themselves carried tensors, so updates cannot clobber each other.
-                next[i] = outputs[i];
-                if (outputs[i].Block == condition.Block || states.Any(s => s.Block == outputs[i].Block))
+                next[i] = output;
+                if (output.Block == condition.Block || states.Any(s => s is not null && s.Block == output.Block))
                 {
-                    next[i] = ctx.NewTemporary(outputs[i].DType, outputs[i].Shape);
-                    ctx.Add(new CopyStep(outputs[i], next[i]));
+                    next[i] = ctx.NewTemporary(output.DType, output.Shape);
+                    ctx.Add(new CopyStep(output, next[i]));
                 }
             }
             for (int i = 0; i <= carried; i++)
             {
+                if (i > 0 && objectStates[i - 1] is not null) continue;
                 var target = i == 0 ? condition : states[i - 1];
                 if (!ReferenceEquals(next[i], target)) ctx.Add(new CopyStep(next[i], target));
             }
@@ -115,20 +142,25 @@ public static class ControlFlowLowering
         var op = ctx.Op;
         if (ctx.Constant(0) is { } known)
         {
-            var taken = ctx.LowerNested(op.GetGraph(known.GetDouble(0) != 0 ? "then_branch" : "else_branch"), []);
-            for (int i = 0; i < taken.Length; i++) if (op.HasOutput(i)) ctx.SetOutput(i, taken[i]);
+            var taken = ctx.LowerNestedValues(op.GetGraph(known.GetDouble(0) != 0 ? "then_branch" : "else_branch"), []);
+            for (int i = 0; i < taken.Length; i++) if (op.HasOutput(i)) ctx.SetOutputValue(i, taken[i]);
             return;
         }
-        var results = Enumerable.Range(0, op.Outputs.Count).Select(i => op.HasOutput(i) ? ctx.NewOutput(i) : null).ToArray();
+        // Sequence and optional results are object registers each branch assigns.
+        var objects = Enumerable.Range(0, op.Outputs.Count).Select(i => op.HasOutput(i) && op.Output(i).Type is not TensorType ? ctx.NewObjectOutput(i) : null).ToArray();
+        var results = Enumerable.Range(0, op.Outputs.Count).Select(i => op.HasOutput(i) && objects[i] is null ? ctx.NewOutput(i) : null).ToArray();
         List<Step> Branch(string name) => ctx.Collect(() =>
         {
-            var outputs = ctx.LowerNested(op.GetGraph(name), []);
+            var values = ctx.LowerNestedValues(op.GetGraph(name), []);
+            for (int i = 0; i < values.Length; i++)
+                if (objects[i] is { } o) ctx.Add(new MoveObjectStep(values[i] as ObjectRef ?? throw ctx.Unsupported($"{name} result {i} is a tensor where the If gives {o.Type}"), o));
+            var outputs = values.Select(v => v as TensorRef).ToArray();
             for (int i = 0; i < outputs.Length; i++)
             {
-                if (results[i] is not { } result) continue;
-                if (!outputs[i].Shape.AsSpan().SequenceEqual(result.Shape))
-                    throw ctx.Unsupported($"{name} result {i} has shape [{string.Join(",", outputs[i].Shape)}], the If result [{string.Join(",", result.Shape)}]");
-                ctx.Add(new CopyStep(outputs[i], result));
+                if (results[i] is not { } result || outputs[i] is null) continue;
+                if (!outputs[i]!.Shape.AsSpan().SequenceEqual(result.Shape))
+                    throw ctx.Unsupported($"{name} result {i} has shape [{string.Join(",", outputs[i]!.Shape)}], the If result [{string.Join(",", result.Shape)}]");
+                ctx.Add(new CopyStep(outputs[i]!, result));
             }
         });
         var then = Branch("then_branch");

@@ -16,6 +16,11 @@ public sealed class Lowerer
     private readonly Dictionary<Value, TensorRef> _tensors = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, TensorData> _constants = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<Value, int> _outputIndex = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Value, ObjectRef> _objects = new(ReferenceEqualityComparer.Instance);
+
+    // Symbols the host program knows a value of: input sizes, and sizes read from views taken out of
+    // sequences (a symbol first met there takes that view's size; met again, it is checked).
+    private readonly HashSet<string> _boundSymbols = new(StringComparer.Ordinal);
 
     // Sizes inference could not know (they follow from data): each unknown dimension, by identity,
     // gets the expression over run-time reads that the lowering of its producer computed.
@@ -49,13 +54,21 @@ public sealed class Lowerer
         for (int i = 0; i < g.Inputs.Count; i++)
         {
             var v = g.Inputs[i];
-            if (v.Type is not TensorType tt) throw new KilnException(ErrorCode.UnsupportedOperator, $"input '{v.Name}' is {v.Type}: the compiled path takes tensors only");
+            if (v.Type is not TensorType tt)
+            {
+                CheckObjectType(v.Type, $"input '{v.Name}'");
+                var o = new ObjectRef(v.Type, v.Name);
+                _objects[v] = o;
+                Plan.Inputs.Add((v.Name, null, null, o));
+                continue;
+            }
             CheckDType(tt.ElementType, $"input '{v.Name}'");
             var shape = StaticOrSymbolicShape(v, null);
+            foreach (var d in shape) if (d.Expression is { } e) _boundSymbols.UnionWith(e.Symbols());
             var block = NewBlock(StorageKind.Input, i, shape.Aggregate((Dim)1, (a, b) => a * b) * DTypeOf(tt.ElementType).Size());
             var t = new TensorRef(DTypeOf(tt.ElementType), shape, block, 0);
             _tensors[v] = t;
-            Plan.Inputs.Add((v.Name, t, tt.Shape));
+            Plan.Inputs.Add((v.Name, t, tt.Shape, null));
         }
         // The first listing of a value as a graph output gets the output buffer directly.
         for (int i = 0; i < g.Outputs.Count; i++) _outputIndex.TryAdd(g.Outputs[i], i);
@@ -65,6 +78,11 @@ public sealed class Lowerer
         for (int i = 0; i < g.Outputs.Count; i++)
         {
             var v = g.Outputs[i];
+            if (_objects.TryGetValue(v, out var o))
+            {
+                Plan.Outputs.Add((v.Name, null, o));
+                continue;
+            }
             var t = TensorOf(v);
             if (t.Block.Kind != StorageKind.Output || t.Block.Index != i)
             {
@@ -74,16 +92,72 @@ public sealed class Lowerer
                 Plan.Steps.Add(new CopyStep(t, copy));
                 t = copy;
             }
-            Plan.Outputs.Add((v.Name, t));
+            Plan.Outputs.Add((v.Name, t, null));
         }
     }
 
-    internal TensorRef[] LowerNested(Graph g, IReadOnlyList<TensorRef> inputs)
+    internal TensorRef[] LowerNested(Graph g, IReadOnlyList<TensorRef> inputs) =>
+        LowerNestedValues(g, inputs).Select((x, i) => x as TensorRef ?? throw new KilnException(ErrorCode.UnsupportedOperator,
+            $"graph '{g.Name}': not supported by the compiled path here: result {i} is {g.Outputs[i].Type}")).ToArray();
+
+    /// <summary>Lowers a nested graph whose inputs and results may be tensors (<see cref="TensorRef"/>) or objects (<see cref="ObjectRef"/>).</summary>
+    internal object[] LowerNestedValues(Graph g, IReadOnlyList<object> inputs)
     {
         if (inputs.Count != g.Inputs.Count) throw new InvalidOperationException($"graph '{g.Name}' takes {g.Inputs.Count} inputs");
-        for (int i = 0; i < inputs.Count; i++) _tensors[g.Inputs[i]] = inputs[i];
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            if (inputs[i] is ObjectRef o) _objects[g.Inputs[i]] = o;
+            else _tensors[g.Inputs[i]] = (TensorRef)inputs[i];
+        }
         LowerOperations(g);
-        return g.Outputs.Select(TensorOf).ToArray();
+        return g.Outputs.Select(ValueOf).ToArray();
+    }
+
+    /// <summary>A lowered value: its tensor, or its object when it is a sequence or optional.</summary>
+    internal object ValueOf(Value v) => _objects.TryGetValue(v, out var o) ? o : TensorOf(v);
+
+    internal bool IsObject(Value v) => _objects.ContainsKey(v);
+
+    internal ObjectRef ObjectOf(Value v) => _objects.TryGetValue(v, out var o) ? o
+        : throw new InvalidOperationException($"value '{v.Name}' is not a lowered sequence or optional");
+
+    /// <summary>A new object register for result <paramref name="v"/> (a sequence or optional).</summary>
+    internal ObjectRef NewObject(Value v, Operation op)
+    {
+        CheckObjectType(v.Type, op.Describe());
+        return _objects[v] = new ObjectRef(v.Type, v.Name);
+    }
+
+    internal void BindObject(Value v, ObjectRef o) => _objects[v] = o;
+
+    /// <summary>
+    /// Result <paramref name="v"/> is the tensor the view object <paramref name="source"/> holds: its
+    /// sizes are read at run time (a symbol not met before takes the view's size), and sizes the model
+    /// declares are checked against them.
+    /// </summary>
+    internal TensorRef BindView(Value v, ObjectRef source, Operation op, string noneMessage)
+    {
+        if (v.Type is not TensorType { Shape.IsRanked: true } tt)
+            throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: '{v.Name}' has an unknown rank");
+        CheckDType(tt.ElementType, op.Describe());
+        var names = new string[tt.Shape.Rank];
+        for (int i = 0; i < names.Length; i++)
+            names[i] = tt.Shape[i].Expression is DimExpr.Sym s && _boundSymbols.Add(s.Name) ? s.Name : NewSymbol("dim");
+        var block = NewBlock(StorageKind.View, -1, 0);
+        var dtype = DTypeOf(tt.ElementType);
+        Emit(new ViewTensorStep(source, block, dtype, names, NewSymbol("offset"), noneMessage));
+        DefineDataDims(v, op, names.Select(Dim.Symbol).ToArray());
+        return _tensors[v] = new TensorRef(dtype, ShapeOf(v, op), block, 0);
+    }
+
+    /// <summary>The compiled path holds sequences of tensors, optional tensors and optional sequences of tensors.</summary>
+    private static void CheckObjectType(IrType type, string what)
+    {
+        var inner = type is OptionalType o ? o.ElementType : type;
+        if (inner is SequenceType s) inner = s.ElementType;
+        if (inner is not TensorType tt)
+            throw new KilnException(ErrorCode.UnsupportedOperator, $"{what}: not supported by the compiled path: {type} values");
+        CheckDType(tt.ElementType, what);
     }
 
     internal List<Step> Collect(Action emit)
@@ -91,8 +165,16 @@ public sealed class Lowerer
         var outer = _steps;
         var steps = new List<Step>();
         _steps = steps;
+        // A size a view defines inside a branch or loop body is known there only: code after it (or
+        // the other branch) defines it again from its own view rather than reading a register never set.
+        var bound = new HashSet<string>(_boundSymbols, StringComparer.Ordinal);
         try { emit(); }
-        finally { _steps = outer; }
+        finally
+        {
+            _steps = outer;
+            _boundSymbols.Clear();
+            _boundSymbols.UnionWith(bound);
+        }
         return steps;
     }
 
@@ -109,16 +191,21 @@ public sealed class Lowerer
                 _constants[op.Output(0)] = value;
                 continue;
             }
+            if (op.OpType == "Identity" && op.Domain.Length == 0 && _objects.TryGetValue(op.Input(0), out var same))
+            {
+                _objects[op.Output(0)] = same; // objects are immutable: the same register serves
+                continue;
+            }
             if (!_registry.TryGet(op, out var lower) && op.NestedGraphs.Any())
                 throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: control flow (nested graphs)");
             if (lower is null)
                 throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: no lowering for {op.QualifiedType}");
             foreach (var input in op.Inputs)
-                if (input is not null && !_tensors.ContainsKey(input) && !_constants.ContainsKey(input))
+                if (input is not null && !_tensors.ContainsKey(input) && !_constants.ContainsKey(input) && !_objects.ContainsKey(input))
                     throw new KilnException(ErrorCode.UnsupportedOperator, $"{op.Describe()}: not supported by the compiled path: operand '{input.Name}' is not a tensor value");
             lower(new LoweringContext(this, op));
             for (int i = 0; i < op.Outputs.Count; i++)
-                if (op.Outputs[i] is { } r && !_tensors.ContainsKey(r))
+                if (op.Outputs[i] is { } r && !_tensors.ContainsKey(r) && !_objects.ContainsKey(r))
                     throw new InvalidOperationException($"{op.Describe()}: its lowering did not define result {i}");
         }
     }

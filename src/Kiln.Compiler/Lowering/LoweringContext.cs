@@ -97,6 +97,32 @@ public sealed class LoweringContext
 
     public void Add(Step step) => _lowerer.Emit(step);
 
+    /// <summary>Whether operand i is a sequence or optional (an object of the host program) rather than a tensor.</summary>
+    public bool IsObject(int i) => Op.OptionalInput(i) is { } v && _lowerer.IsObject(v);
+    public ObjectRef ObjectInput(int i) => _lowerer.ObjectOf(Op.Input(i));
+
+    /// <summary>Operand i as lowered: a <see cref="TensorRef"/> or an <see cref="ObjectRef"/>.</summary>
+    public object InputValue(int i) => _lowerer.ValueOf(Op.Input(i));
+
+    /// <summary>A new object register for result i (a sequence or optional).</summary>
+    public ObjectRef NewObjectOutput(int i) => _lowerer.NewObject(Op.Output(i), Op);
+
+    /// <summary>Result i is <paramref name="value"/> (a tensor or an object).</summary>
+    public void SetOutputValue(int i, object value)
+    {
+        if (value is ObjectRef o) _lowerer.BindObject(Op.Output(i), o);
+        else _lowerer.Bind(Op.Output(i), (TensorRef)value);
+    }
+
+    /// <summary>Result i is the tensor the view object <paramref name="source"/> holds (sizes read at run time and checked against the declared ones).</summary>
+    public TensorRef ViewOutput(int i, ObjectRef source, string noneMessage) => _lowerer.BindView(Op.Output(i), source, Op, noneMessage);
+
+    /// <summary>Graph input <paramref name="v"/> of a nested graph is the tensor the view object holds.</summary>
+    public TensorRef BindView(Value v, ObjectRef source, string noneMessage) => _lowerer.BindView(v, source, Op, noneMessage);
+
+    /// <summary>Lowers a nested graph whose inputs and results may be tensors or objects.</summary>
+    public object[] LowerNestedValues(Graph graph, IReadOnlyList<object> inputs) => _lowerer.LowerNestedValues(graph, inputs);
+
     /// <summary>Lowers a nested graph (a branch or a loop body) here, its inputs bound to the given tensors; returns its outputs' tensors.</summary>
     public TensorRef[] LowerNested(Graph graph, IReadOnlyList<TensorRef> inputs) => _lowerer.LowerNested(graph, inputs);
 

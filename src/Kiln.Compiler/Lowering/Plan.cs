@@ -14,6 +14,11 @@ public enum StorageKind
     Arena,
     /// <summary>A buffer allocated for a function result, handed to the caller.</summary>
     Output,
+    /// <summary>
+    /// A tensor the program takes out of a sequence or an optional at run time (<see cref="ViewTensorStep"/>):
+    /// its buffer, offset and sizes are read from the view object when the step runs.
+    /// </summary>
+    View,
 }
 
 /// <summary>
@@ -75,6 +80,9 @@ public abstract class Step
     public abstract IEnumerable<TensorRef> Reads { get; }
     public abstract IEnumerable<TensorRef> Writes { get; }
 
+    /// <summary>Symbols this step gives values read at run time (sizes that follow from data).</summary>
+    public virtual IEnumerable<string> DefinedSymbols => [];
+
     /// <summary>Steps nested in this one (branches, loop bodies); none for simple steps.</summary>
     public virtual IEnumerable<Step> Children => [];
 
@@ -135,6 +143,7 @@ public sealed class ReadDimStep(TensorRef source, string symbol) : Step
     public string Symbol { get; } = symbol;
     public override IEnumerable<TensorRef> Reads => [Source];
     public override IEnumerable<TensorRef> Writes => [];
+    public override IEnumerable<string> DefinedSymbols => [Symbol];
     public override string ToString() => $"{Symbol} = load {Source}";
 }
 
@@ -175,8 +184,9 @@ public sealed class ForStep(Dim count, string index, IReadOnlyList<Step> body, T
 /// </summary>
 public sealed class ExecutionPlan
 {
-    public List<(string Name, TensorRef Tensor, Shape DeclaredShape)> Inputs { get; } = [];
-    public List<(string Name, TensorRef Tensor)> Outputs { get; } = [];
+    /// <summary>Parameters in order: each a tensor (with its declared shape) or a sequence or optional object.</summary>
+    public List<(string Name, TensorRef? Tensor, Shape? DeclaredShape, ObjectRef? Object)> Inputs { get; } = [];
+    public List<(string Name, TensorRef? Tensor, ObjectRef? Object)> Outputs { get; } = [];
     public List<TensorData> ConstantSegments { get; } = [];
     public List<StorageBlock> Blocks { get; } = [];
     public List<Step> Steps { get; } = [];
@@ -196,9 +206,9 @@ public sealed class ExecutionPlan
     public override string ToString()
     {
         var sb = new System.Text.StringBuilder();
-        foreach (var (n, t, _) in Inputs) sb.Append($"input {n}: {t}\n");
+        foreach (var (n, t, _, o) in Inputs) sb.Append($"input {n}: {(object?)t ?? o}\n");
         foreach (var s in Steps) sb.Append("  ").Append(s).Append('\n');
-        foreach (var (n, t) in Outputs) sb.Append($"output {n}: {t}\n");
+        foreach (var (n, t, o) in Outputs) sb.Append($"output {n}: {(object?)t ?? o}\n");
         sb.Append($"arena {ArenaBytes} bytes, {ConstantSegments.Count} constant segments, {Kernels.Count} kernels\n");
         return sb.ToString();
     }

@@ -75,7 +75,7 @@ public static class PlanMemory
     {
         foreach (var s in steps)
         {
-            if (s is ReadDimStep read) symbols.Add(read.Symbol);
+            symbols.UnionWith(s.DefinedSymbols);
             CollectReads(s.Children, symbols);
         }
     }

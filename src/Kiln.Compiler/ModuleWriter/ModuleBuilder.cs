@@ -6,7 +6,8 @@ using Kiln.Runtime.Format;
 namespace Kiln.Compiler.ModuleWriter;
 
 /// <summary>A tensor parameter of an exported function's signature.</summary>
-public sealed record SignatureParameter(string Name, DType DType, IReadOnlyList<(long Size, string? Symbol)> Dims);
+/// <summary>A parameter of a signature; Dims null for a sequence or optional of tensors of any rank.</summary>
+public sealed record SignatureParameter(string Name, DType DType, IReadOnlyList<(long Size, string? Symbol)>? Dims, ParameterKind Kind = ParameterKind.Tensor);
 
 /// <summary>
 /// Assembles a .kiln module: strings, functions, imports, exports, executables and their kernels,
@@ -117,8 +118,8 @@ public sealed class ModuleBuilder
         var sig = new SignatureRecord { FirstParameter = (uint)_parameters.Count, InputCount = (ushort)inputs.Count, OutputCount = (ushort)outputs.Count };
         foreach (var p in inputs.Concat(outputs))
         {
-            _parameters.Add(new ParameterRecord { Name = String(p.Name), DType = (byte)p.DType, Rank = (byte)p.Dims.Count, FirstDim = (uint)_dims.Count });
-            foreach (var (size, symbol) in p.Dims)
+            _parameters.Add(new ParameterRecord { Name = String(p.Name), DType = (byte)p.DType, Rank = p.Dims is null ? ModuleFormat.AnyRank : (byte)p.Dims.Count, Kind = (byte)p.Kind, FirstDim = (uint)_dims.Count });
+            foreach (var (size, symbol) in p.Dims ?? [])
                 _dims.Add(symbol is null ? new DimRecord { Size = size } : new DimRecord { Size = -1, Symbol = String(symbol) });
         }
         _signatures.Add(sig);

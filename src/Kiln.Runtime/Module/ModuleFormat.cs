@@ -26,6 +26,8 @@ public static class ModuleFormat
     public const int MaxSections = 64;
     public const int MaxRegisters = 60000;
     public const int MaxRank = 16;
+    /// <summary>A parameter rank meaning "any rank" (sequences and optionals of unranked tensors only).</summary>
+    public const byte AnyRank = 255;
 }
 
 /// <summary>The file header, at offset 0.</summary>
@@ -157,7 +159,7 @@ public struct GlobalsRecord
     public uint Reserved;
 }
 
-/// <summary>The interface of an exported function: its tensor inputs and outputs.</summary>
+/// <summary>The interface of an exported function: its inputs and outputs (tensors, sequences, optionals).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
 public struct SignatureRecord
 {
@@ -170,11 +172,15 @@ public struct SignatureRecord
 public struct ParameterRecord
 {
     public StringRef Name;
-    public byte DType;
+    public byte DType;              // the tensor's, or its elements' for a sequence
     public byte Rank;
-    public ushort Reserved;
+    public byte Kind;               // ParameterKind
+    public byte Reserved;
     public uint FirstDim;           // in Dims
 }
+
+/// <summary>What a parameter passes: a tensor, a sequence of tensors, or an optional of either (none = a null object).</summary>
+public enum ParameterKind : byte { Tensor = 0, Sequence = 1, OptionalTensor = 2, OptionalSequence = 3 }
 
 /// <summary>A dimension of a parameter: a size, or a named symbol (Size = -1).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]

@@ -140,6 +140,8 @@ internal static unsafe class ModuleVerifier
             var p = m.Parameter(i);
             CheckString(p.Name, $"parameter {i}");
             if (!DTypes.IsValid(p.DType)) throw Invalid($"parameter {i}: unknown dtype code {p.DType}");
+            if (p.Kind > (byte)ParameterKind.OptionalSequence || p.Reserved != 0) throw Invalid($"parameter {i}: unknown kind {p.Kind}");
+            if (p.Rank == ModuleFormat.AnyRank && p.Kind != (byte)ParameterKind.Tensor) continue;
             if (p.Rank > ModuleFormat.MaxRank || (ulong)p.FirstDim + p.Rank > (ulong)m.DimCount) throw Invalid($"parameter {i}: dims lie outside the table");
         }
         for (int i = 0; i < m.DimCount; i++)

@@ -3,17 +3,30 @@ using Kiln.Runtime.Hal;
 
 namespace Kiln.Runtime.Vm;
 
-/// <summary>A tensor parameter of a function: name, dtype, and dims (null for a symbolic size, named in Symbols).</summary>
-public sealed record TensorParameter(string Name, DType DType, long?[] Dims, string?[] Symbols)
+/// <summary>
+/// A parameter of a function: name, kind (a tensor, a sequence of tensors, an optional of either),
+/// dtype, and dims (null for a symbolic size, named in Symbols). For a sequence, dtype and rank are
+/// its tensors'; their sizes may differ from one tensor to the next.
+/// </summary>
+public sealed record TensorParameter(string Name, DType DType, long?[] Dims, string?[] Symbols, ParameterKind Kind = ParameterKind.Tensor, bool AnyRank = false)
 {
-    public override string ToString() =>
-        $"{Name}: {DType.Name()}[{string.Join(",", Dims.Select((d, i) => d?.ToString() ?? Symbols[i] ?? "?"))}]";
+    public bool IsSequence => Kind is ParameterKind.Sequence or ParameterKind.OptionalSequence;
+    public bool IsOptional => Kind is ParameterKind.OptionalTensor or ParameterKind.OptionalSequence;
+
+    public override string ToString()
+    {
+        string t = AnyRank ? $"{DType.Name()}[*]" : $"{DType.Name()}[{string.Join(",", Dims.Select((d, i) => d?.ToString() ?? Symbols[i] ?? "?"))}]";
+        if (IsSequence) t = $"seq<{t}>";
+        return $"{Name}: {(IsOptional ? $"opt<{t}>" : t)}";
+    }
 }
 
 /// <summary>
 /// An exported function of a context. Invoke it with tensors (<see cref="BufferView"/>s wrapping
 /// arrays, spans or System.Numerics.Tensors tensors); it returns new output tensors the caller owns.
-/// Inputs are checked against the function's signature first (count, dtype, rank, sizes, symbols).
+/// Functions that take or return sequences or optionals are called with <see cref="InvokeValues"/>:
+/// each value is a <see cref="BufferView"/>, a <see cref="TensorSequence"/>, or null (an empty optional).
+/// Inputs are checked against the function's signature first (count, kind, dtype, rank, sizes, symbols).
 /// Thread-safe: concurrent calls use separate invocation states.
 /// </summary>
 public sealed class Function
@@ -55,22 +68,33 @@ public sealed class Function
     private static TensorParameter Parameter(Module m, int index)
     {
         var p = m.Parameter(index);
-        var dims = new long?[p.Rank];
-        var symbols = new string?[p.Rank];
-        for (int i = 0; i < p.Rank; i++)
+        bool anyRank = p.Rank == ModuleFormat.AnyRank;
+        int rank = anyRank ? 0 : p.Rank;
+        var dims = new long?[rank];
+        var symbols = new string?[rank];
+        for (int i = 0; i < rank; i++)
         {
             var d = m.Dim((int)p.FirstDim + i);
             if (d.Size >= 0) dims[i] = d.Size;
             else symbols[i] = m.String(d.Symbol);
         }
-        return new TensorParameter(m.String(p.Name), (DType)p.DType, dims, symbols);
+        return new TensorParameter(m.String(p.Name), (DType)p.DType, dims, symbols, (ParameterKind)p.Kind, anyRank);
     }
 
     /// <summary>Runs the function and returns its outputs (owned by the caller).</summary>
     public BufferView[] Invoke(params BufferView[] inputs) => Invoke(inputs, Timeout.InfiniteTimeSpan, CancellationToken.None);
 
     /// <summary>Runs the function; the host program stops with an error when cancelled or past <paramref name="timeout"/>.</summary>
-    public BufferView[] Invoke(BufferView[] inputs, TimeSpan timeout, CancellationToken cancellation)
+    public BufferView[] Invoke(BufferView[] inputs, TimeSpan timeout, CancellationToken cancellation) =>
+        Tensors(InvokeValues(ToObjects(inputs), timeout, cancellation));
+
+    /// <summary>
+    /// Runs a function whose inputs or outputs may be sequences or optionals: each value is a
+    /// <see cref="BufferView"/>, a <see cref="TensorSequence"/>, or null for an empty optional.
+    /// </summary>
+    public object?[] InvokeValues(object?[] inputs) => InvokeValues(inputs, Timeout.InfiniteTimeSpan, CancellationToken.None);
+
+    public object?[] InvokeValues(object?[] inputs, TimeSpan timeout, CancellationToken cancellation)
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
@@ -81,7 +105,7 @@ public sealed class Function
             var results = new object?[OutputCount];
             inv.Call(_function, [], inputs, [], results);
             inv.Flush();
-            return CollectOutputs(results);
+            return CheckOutputs(results);
         }
         finally { _context.Return(inv); }
     }
@@ -90,7 +114,11 @@ public sealed class Function
     /// Runs the function without blocking the caller: the host program records its commands here,
     /// the device runs them, and the task completes when the device signals completion.
     /// </summary>
-    public async Task<BufferView[]> InvokeAsync(BufferView[] inputs, CancellationToken cancellation = default)
+    public async Task<BufferView[]> InvokeAsync(BufferView[] inputs, CancellationToken cancellation = default) =>
+        Tensors(await InvokeValuesAsync(ToObjects(inputs), cancellation).ConfigureAwait(false));
+
+    /// <summary><see cref="InvokeValues(object?[])"/> without blocking the caller.</summary>
+    public async Task<object?[]> InvokeValuesAsync(object?[] inputs, CancellationToken cancellation = default)
     {
         CheckInputs(inputs);
         var inv = _context.Rent();
@@ -100,43 +128,107 @@ public sealed class Function
             var results = new object?[OutputCount];
             inv.Call(_function, [], inputs, [], results);
             await inv.FlushAsync(cancellation).ConfigureAwait(false);
-            return CollectOutputs(results);
+            return CheckOutputs(results);
         }
         finally { _context.Return(inv); }
     }
 
-    private BufferView[] CollectOutputs(object?[] results)
+    // A loop rather than a lambda: a non-capturing lambda is cached in a hidden static field.
+    private static object?[] ToObjects(BufferView[] inputs)
+    {
+        var values = new object?[inputs.Length];
+        for (int i = 0; i < values.Length; i++) values[i] = inputs[i];
+        return values;
+    }
+
+    private BufferView[] Tensors(object?[] results)
     {
         var outputs = new BufferView[results.Length];
         for (int i = 0; i < outputs.Length; i++)
-            outputs[i] = results[i] as BufferView ?? throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned no tensor for output {i}");
+            outputs[i] = results[i] as BufferView ?? throw new KilnRuntimeException(StatusCode.InvalidArgument,
+                $"function '{Name}' output {i} is {(results[i] is null ? "none" : "a sequence")}, not a tensor: call InvokeValues");
         return outputs;
     }
 
-    private void CheckInputs(BufferView[] inputs)
+    /// <summary>Every output is of its declared kind (a function without a signature returns tensors).</summary>
+    private object?[] CheckOutputs(object?[] results)
+    {
+        for (int i = 0; i < results.Length; i++)
+        {
+            var kind = Outputs.Count > i ? Outputs[i].Kind : ParameterKind.Tensor;
+            bool ok = results[i] switch
+            {
+                null => kind is ParameterKind.OptionalTensor or ParameterKind.OptionalSequence,
+                BufferView => kind is ParameterKind.Tensor or ParameterKind.OptionalTensor,
+                TensorSequence => kind is ParameterKind.Sequence or ParameterKind.OptionalSequence,
+                _ => false,
+            };
+            if (!ok) throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned {Describe(results[i])} for output {i}");
+        }
+        return results;
+    }
+
+    private static string Describe(object? value) => value switch
+    {
+        null => "none",
+        BufferView v => $"a tensor {v}",
+        TensorSequence s => $"a sequence {s}",
+        _ => $"a {value.GetType().Name}",
+    };
+
+    private void CheckInputs(object?[] inputs)
     {
         if (inputs.Length != InputCount)
             throw new KilnRuntimeException(StatusCode.InvalidArgument, $"function '{Name}' takes {InputCount} inputs, {inputs.Length} given");
-        if (Inputs.Count == 0) return;
+        if (Inputs.Count == 0)
+        {
+            // Without a signature, only tensors can be checked for: the host program takes its arguments as they come.
+            for (int i = 0; i < inputs.Length; i++)
+                if (inputs[i] is not BufferView) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input {i} must be a tensor, got {Describe(inputs[i])}");
+            return;
+        }
         Dictionary<string, long>? symbols = null; // only models with symbolic sizes need it
         for (int i = 0; i < inputs.Length; i++)
         {
             var p = Inputs[i];
-            var t = inputs[i] ?? throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' is null");
-            if (t.DType != p.DType) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be {p.DType.Name()}, got {t.DType.Name()}");
-            if (t.Rank != p.Dims.Length) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p} (rank {p.Dims.Length}), got {t}");
-            for (int d = 0; d < t.Rank; d++)
+            switch (inputs[i])
             {
-                long size = t.Shape[d];
-                if (p.Dims[d] is long want && want != size)
-                    throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p}, got {t} (dimension {d})");
-                if (p.Symbols[d] is { } sym)
-                {
-                    symbols ??= new Dictionary<string, long>(StringComparer.Ordinal);
-                    if (symbols.TryGetValue(sym, out long bound) && bound != size)
-                        throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' dimension {d} is {sym} = {size}, but {sym} = {bound} in an earlier input");
-                    symbols[sym] = size;
-                }
+                case null when p.IsOptional: break;
+                case BufferView t when !p.IsSequence: CheckTensor(p, t, ref symbols); break;
+                case TensorSequence s when p.IsSequence:
+                    if (s.ElementType != p.DType) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be a sequence of {p.DType.Name()} tensors, got {s}");
+                    foreach (var t in s.Items) CheckTensor(p, t, ref symbols);
+                    break;
+                default:
+                    throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be {KindName(p)}, got {Describe(inputs[i])}");
+            }
+        }
+    }
+
+    private static string KindName(TensorParameter p) => p.Kind switch
+    {
+        ParameterKind.Tensor => "a tensor",
+        ParameterKind.Sequence => "a sequence",
+        ParameterKind.OptionalTensor => "a tensor or none",
+        _ => "a sequence or none",
+    };
+
+    private static void CheckTensor(TensorParameter p, BufferView t, ref Dictionary<string, long>? symbols)
+    {
+        if (t.DType != p.DType) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be {p.DType.Name()}, got {t.DType.Name()}");
+        if (p.AnyRank) return;
+        if (t.Rank != p.Dims.Length) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p} (rank {p.Dims.Length}), got {t}");
+        for (int d = 0; d < t.Rank; d++)
+        {
+            long size = t.Shape[d];
+            if (p.Dims[d] is long want && want != size)
+                throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p}, got {t} (dimension {d})");
+            if (p.Symbols[d] is { } sym && p.Kind == ParameterKind.Tensor)
+            {
+                symbols ??= new Dictionary<string, long>(StringComparer.Ordinal);
+                if (symbols.TryGetValue(sym, out long bound) && bound != size)
+                    throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' dimension {d} is {sym} = {size}, but {sym} = {bound} in an earlier input");
+                symbols[sym] = size;
             }
         }
     }

@@ -27,7 +27,9 @@ public sealed class Instance
     {
         Types.Register("hal.buffer", typeof(DeviceBuffer));
         Types.Register("hal.buffer_view", typeof(BufferView));
+        Types.Register("seq.tensor_sequence", typeof(TensorSequence));
         RegisterNativeModule(HalModule.Create());
+        RegisterNativeModule(SequenceModule.Create());
         RegisterLoader(new PortableExecutableLoader());
         if (RuntimeFeature.IsDynamicCodeSupported) RegisterLoader(new IlExecutableLoader());
     }

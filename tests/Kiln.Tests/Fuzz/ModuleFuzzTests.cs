@@ -26,7 +26,7 @@ public class ModuleFuzzTests
     private sealed record Seed(string Name, byte[] Bytes, BufferView[] Inputs);
 
     private static readonly string[] SeedCases =
-        ["node/test_add_bcast", "node/test_transpose_all_permutations_3", "node/test_concat_3d_axis_1", "node/test_where_example", "node/test_cast_FLOAT_to_FLOAT16"];
+        ["node/test_add_bcast", "node/test_transpose_all_permutations_3", "node/test_concat_3d_axis_1", "node/test_where_example", "node/test_cast_FLOAT_to_FLOAT16", "simple/test_sequence_model3"];
 
     private static List<Seed> Seeds()
     {
