@@ -16,8 +16,8 @@ public sealed unsafe class DetKernel : Kernel
     public const string KernelName = "det";
     public const byte Version = 1;
     private const long ChunkWork = 64 * 1024;
-    // An M×M double copy of one matrix must fit in a workgroup's scratch.
-    private const long MaxOrder = 8192;
+    // Each workgroup keeps an M×M double copy of one matrix in scratch (at most 128 MB).
+    private const long MaxOrder = 4096;
 
     private readonly DType _dtype;
 

@@ -10,8 +10,8 @@ namespace Kiln.Runtime.Kernels.Signal;
 /// </summary>
 internal readonly unsafe struct FourierTransform
 {
-    /// <summary>The longest transform the kernels accept (its tables and buffers then stay far below 2 GiB of scratch).</summary>
-    public const long MaxLength = 1L << 22;
+    /// <summary>The longest transform the kernels accept: a Bluestein transform then needs about 180 MB of scratch per worker.</summary>
+    public const long MaxLength = 1L << 20;
 
     private readonly int _n, _m;
     private readonly double* _cos, _sin;          // radix-2 twiddles e^(−2πi·j/m), j < m/2
