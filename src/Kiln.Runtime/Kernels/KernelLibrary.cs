@@ -56,6 +56,7 @@ internal static class KernelLibrary
         yield return (DftKernel.KernelName, new KernelFactory(DftKernel.Load));
         yield return (StftKernel.KernelName, new KernelFactory(StftKernel.Load));
         yield return (WindowKernel.KernelName, new KernelFactory(WindowKernel.Load));
+        yield return (MelWeightsKernel.KernelName, new KernelFactory(MelWeightsKernel.Load));
         yield return (DetKernel.KernelName, new KernelFactory(DetKernel.Load));
         yield return (ReverseSequenceKernel.KernelName, new KernelFactory(ReverseSequenceKernel.Load));
     }

@@ -4,7 +4,7 @@ using static Kiln.Tests.Kernels.KernelOracle;
 namespace Kiln.Tests.Kernels;
 
 /// <summary>
-/// DFT ("dft"), STFT ("stft"), the cosine windows ("window"), Det ("det") and ReverseSequence
+/// DFT ("dft"), STFT ("stft"), the cosine windows ("window"), MelWeightMatrix ("melweights"), Det ("det") and ReverseSequence
 /// ("reversesequence") against the reference: power-of-two and other lengths, every flag, scalar
 /// operands as constants and as data, and the refusal of operands that contradict the compiled shapes.
 /// </summary>
@@ -192,5 +192,29 @@ public class SignalTests
         var o = new KernelOracle();
         o.Op("ReverseSequence", [o.Input(Floats(18, 3, 2)), o.Input(TensorData.Create(ElementType.Int64, [2], new long[] { 1, 4 }))]);
         o.CheckFails("sequence_lens[1] = 4 must lie in [0, 3]");
+    }
+
+    private static KernelOracle MelWeights(long mels, long dftLength, long sampleRate, float lower, float upper, long[] declared, ElementType type = ElementType.Float32)
+    {
+        var o = new KernelOracle();
+        o.Op("MelWeightMatrix", [o.Input(Int64(mels)), o.Input(Int64(dftLength)), o.Input(Int64(sampleRate)),
+                o.Input(TensorData.Scalar(ElementType.Float32, lower)), o.Input(TensorData.Scalar(ElementType.Float32, upper))],
+            [Int("output_datatype", (long)type)], declared: [new TensorType(type, Shape.Of(declared))]);
+        return o;
+    }
+
+    [Fact]
+    public void MelWeightMatrices()
+    {
+        MelWeights(8, 16, 8192, 0, 4096, [9, 8]).Check();
+        MelWeights(10, 64, 16000, 100, 7000, [33, 10]).Check();
+        MelWeights(3, 9, 1000, 20, 480, [5, 3], ElementType.Float64).Check();
+    }
+
+    [Fact]
+    public void MelWeightOperandsMustGiveTheCompiledShape()
+    {
+        MelWeights(8, 16, 8192, 0, 4096, [9, 7]).CheckFails("give a [9,8] matrix at run time, but the result was compiled for [9,7]");
+        MelWeights(8, 16, 8192, 0, 9000, [9, 8]).CheckFails("outside the spectrum");
     }
 }

@@ -5,9 +5,9 @@ using Kiln.Runtime.Kernels.Signal;
 namespace Kiln.Compiler.Lowering.Signal;
 
 /// <summary>
-/// The signal operators, one dispatch each: DFT ("dft"), STFT ("stft") and the Hann, Hamming and
-/// Blackman windows ("window"). Their scalar operands (dft_length, axis, frame_step,
-/// frame_length, size) may be data: the results then take their shapes from the model's declared
+/// The signal operators, one dispatch each: DFT ("dft"), STFT ("stft"), the Hann, Hamming and
+/// Blackman windows ("window") and MelWeightMatrix ("melweights"). Their scalar operands (dft_length, axis, frame_step,
+/// frame_length, size, num_mel_bins) may be data: the results then take their shapes from the model's declared
 /// types, and the kernels read the operands and refuse any that would give another shape.
 /// </summary>
 [Lowerings]
@@ -20,6 +20,7 @@ public static class SignalLowering
         r.Add("HannWindow", ctx => LowerWindow(ctx, WindowKernel.Kind.Hann));
         r.Add("HammingWindow", ctx => LowerWindow(ctx, WindowKernel.Kind.Hamming));
         r.Add("BlackmanWindow", ctx => LowerWindow(ctx, WindowKernel.Kind.Blackman));
+        r.Add("MelWeightMatrix", LowerMelWeights);
     }
 
     private static DType? OptionalIndexType(LoweringContext ctx, int i) =>
@@ -65,12 +66,26 @@ public static class SignalLowering
         ctx.Dispatch(new KernelSpec(StftKernel.KernelName, descriptor, inputs.Count + 1, 6), inputs, [y], constants);
     }
 
+    private static bool IsNumeric(DType t) => IsFloat(t) || t is DType.Int8 or DType.UInt8 or DType.Int16 or DType.UInt16
+        or DType.Int32 or DType.UInt32 or DType.Int64 or DType.UInt64 or DType.Bool;
+
+    private static void LowerMelWeights(LoweringContext ctx)
+    {
+        var y = ctx.NewOutput(0);
+        if (!IsNumeric(y.DType)) throw ctx.Unsupported($"a matrix of {y.DType.Name()} elements");
+        var intType = ScalarType(ctx, 0);
+        if (ScalarType(ctx, 1) != intType || ScalarType(ctx, 2) != intType) throw ctx.Unsupported("num_mel_bins, dft_length and sample_rate must have one type");
+        var edgeType = ctx.Input(3).DType;
+        if (!IsFloat(edgeType) || ctx.Input(4).DType != edgeType) throw ctx.Unsupported("the edge frequencies must have one float type");
+        var descriptor = MelWeightsKernel.Encode(intType, edgeType, y.DType);
+        TensorRef[] inputs = [ctx.Input(0), ctx.Input(1), ctx.Input(2), ctx.Input(3), ctx.Input(4)];
+        ctx.Dispatch(new KernelSpec(MelWeightsKernel.KernelName, descriptor, 6, 2), inputs, [y], [y.Shape[0], y.Shape[1]]);
+    }
+
     private static void LowerWindow(LoweringContext ctx, WindowKernel.Kind kind)
     {
         var y = ctx.NewOutput(0);
-        if (y.DType is not (DType.Float32 or DType.Float64 or DType.Float16 or DType.BFloat16 or DType.Int8 or DType.UInt8 or DType.Int16
-            or DType.UInt16 or DType.Int32 or DType.UInt32 or DType.Int64 or DType.UInt64 or DType.Bool))
-            throw ctx.Unsupported($"a window of {y.DType.Name()} elements");
+        if (!IsNumeric(y.DType)) throw ctx.Unsupported($"a window of {y.DType.Name()} elements");
         var descriptor = WindowKernel.Encode(kind, ctx.Op.GetInt("periodic", 1) != 0, ScalarType(ctx, 0), y.DType);
         ctx.Dispatch(new KernelSpec(WindowKernel.KernelName, descriptor, 2, 1), [ctx.Input(0)], [y], [y.Shape[0]]);
     }
