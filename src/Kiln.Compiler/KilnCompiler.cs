@@ -44,6 +44,7 @@ public static class KilnCompiler
         Print("fold-constants");
         DeadCodeElimination.Run(graph);
         Print("eliminate-dead-code");
+        if (RefineShapes.Run(graph)) Print("refine-shapes");
         if (options.Fuse)
         {
             // Epilogues first: work after a convolution or matrix product is best done in its kernel.

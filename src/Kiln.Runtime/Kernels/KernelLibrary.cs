@@ -59,5 +59,6 @@ internal static class KernelLibrary
         yield return (MelWeightsKernel.KernelName, new KernelFactory(MelWeightsKernel.Load));
         yield return (DetKernel.KernelName, new KernelFactory(DetKernel.Load));
         yield return (ReverseSequenceKernel.KernelName, new KernelFactory(ReverseSequenceKernel.Load));
+        yield return (RangeKernel.KernelName, new KernelFactory(RangeKernel.Load));
     }
 }

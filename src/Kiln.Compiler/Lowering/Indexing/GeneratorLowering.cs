@@ -5,7 +5,8 @@ namespace Kiln.Compiler.Lowering.Indexing;
 
 /// <summary>
 /// Operators that make tensors from positions: OneHot and Trilu (kernels of their own), EyeLike
-/// (a fill and a strided fill of the diagonal) and Range (folded when its operands are constants).
+/// (a fill and a strided fill of the diagonal) and Range (folded when its operands are constants, else
+/// a "range" kernel checking them against the result's known length).
 /// </summary>
 [Lowerings]
 public static class GeneratorLowering
@@ -16,7 +17,17 @@ public static class GeneratorLowering
         r.Add("Trilu", LowerTrilu);
         r.Add("EyeLike", LowerEyeLike);
         // Constant folding evaluates Range with constant operands before lowering sees it.
-        r.Add("Range", ctx => throw ctx.Unsupported("Range with operands computed at run time (its length depends on their values)"));
+        r.Add("Range", LowerRange);
+    }
+
+    /// <summary>Range over operands given at run time: its length must be known (declared, or implied by later sizes); the kernel checks the operands give it.</summary>
+    private static void LowerRange(LoweringContext ctx)
+    {
+        if (ctx.Op.Output(0).TensorType.Shape is not { IsRanked: true, Rank: 1 } shape || shape[0].IsUnknown)
+            throw ctx.Unsupported("Range with operands computed at run time (its length depends on their values)");
+        var y = ctx.NewOutput(0);
+        if (!RangeKernel.Supports(y.DType)) throw ctx.Unsupported($"a range of {Kiln.Runtime.DTypes.Name(y.DType)} elements");
+        ctx.Dispatch(new KernelSpec(RangeKernel.KernelName, RangeKernel.Encode(y.DType), 4, 1), [ctx.Input(0), ctx.Input(1), ctx.Input(2)], [y], [y.Shape[0]]);
     }
 
     private static void LowerOneHot(LoweringContext ctx)
