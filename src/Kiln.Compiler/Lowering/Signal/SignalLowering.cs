@@ -39,6 +39,7 @@ public static class SignalLowering
         var x = ctx.Input(0);
         if (!IsFloat(x.DType)) throw ctx.Unsupported($"a signal of {x.DType.Name()} elements");
         if (x.Rank < 2) throw ctx.Unsupported("the signal needs a signal axis and a trailing re/im axis");
+        if (x.Rank > 8) throw ctx.Unsupported($"a signal of rank {x.Rank} (the kernel takes up to 8)");
         var y = ctx.NewOutput(0);
         bool inverse = ctx.Op.GetInt("inverse", 0) != 0, onesided = ctx.Op.GetInt("onesided", 0) != 0;
         DType? lengthType = OptionalIndexType(ctx, 1), axisType = OptionalIndexType(ctx, 2);
