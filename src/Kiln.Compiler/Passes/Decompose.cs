@@ -41,7 +41,7 @@ public static class Decompose
     }
 
     /// <summary>Shape inference again, with every type already known counting as declared (what the model stated is kept).</summary>
-    private static void Reinfer(Graph graph, OpRegistry? ops)
+    internal static void Reinfer(Graph graph, OpRegistry? ops)
     {
         var declared = new Dictionary<Value, IrType>(ReferenceEqualityComparer.Instance);
         Collect(graph, declared);

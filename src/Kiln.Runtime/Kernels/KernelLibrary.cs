@@ -8,6 +8,8 @@ using Kiln.Runtime.Kernels.Sampling;
 using Kiln.Runtime.Kernels.Indexing;
 using Kiln.Runtime.Kernels.Losses;
 using Kiln.Runtime.Kernels.Reduction;
+using Kiln.Runtime.Kernels.LinearAlgebra;
+using Kiln.Runtime.Kernels.Signal;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -52,5 +54,11 @@ internal static class KernelLibrary
         yield return (PadKernel.KernelName, new KernelFactory(PadKernel.Load));
         yield return (NllLossKernel.KernelName, new KernelFactory(NllLossKernel.Load));
         yield return (BatchedMatMulKernel.KernelName, new KernelFactory(BatchedMatMulKernel.Load));
+        yield return (DftKernel.KernelName, new KernelFactory(DftKernel.Load));
+        yield return (StftKernel.KernelName, new KernelFactory(StftKernel.Load));
+        yield return (WindowKernel.KernelName, new KernelFactory(WindowKernel.Load));
+        yield return (MelWeightsKernel.KernelName, new KernelFactory(MelWeightsKernel.Load));
+        yield return (DetKernel.KernelName, new KernelFactory(DetKernel.Load));
+        yield return (ReverseSequenceKernel.KernelName, new KernelFactory(ReverseSequenceKernel.Load));
     }
 }

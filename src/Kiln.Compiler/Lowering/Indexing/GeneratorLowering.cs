@@ -22,7 +22,8 @@ public static class GeneratorLowering
 
     /// <summary>
     /// Range with operands computed at run time: an integer range's length is computed by the host
-    /// program from the operands; a float range's is the declared one. The kernel checks it either way.
+    /// program from the operands; a float range's is the declared one, or counted by the kernel and
+    /// read back by the host. The kernel checks the length either way.
     /// </summary>
     private static void LowerRange(LoweringContext ctx)
     {
@@ -33,6 +34,15 @@ public static class GeneratorLowering
             Dim start = Scalar(ctx, 0), limit = Scalar(ctx, 1), delta = Scalar(ctx, 2);
             ShapeOperands.Expect(ctx, 1 - Dim.Eq(delta, 0), "delta is 0");
             ctx.DefineOutputShape(0, [Dim.Max(Dim.CeilDiv(limit - start, delta), 0)]);
+        }
+        else if (ctx.Op.Output(0).TensorType.Shape is { Rank: 1 } declared && declared[0].IsUnknown)
+        {
+            // A float count the host cannot compute: the kernel counts, the host reads the count.
+            var count = ctx.NewTemporary(DType.Int64, []);
+            ctx.Dispatch(new KernelSpec(RangeKernel.KernelName, RangeKernel.Encode(dtype, countOnly: true), 4, 0), [ctx.Input(0), ctx.Input(1), ctx.Input(2)], [count], []);
+            string symbol = ctx.NewSymbol("range.count");
+            ctx.Add(new ReadDimStep(count, symbol));
+            ctx.DefineOutputShape(0, [Dim.Symbol(symbol)]);
         }
         var y = ctx.NewOutput(0);
         ctx.Dispatch(new KernelSpec(RangeKernel.KernelName, RangeKernel.Encode(dtype), 4, 1), [ctx.Input(0), ctx.Input(1), ctx.Input(2)], [y], [y.Shape[0]]);

@@ -8,11 +8,14 @@ namespace Kiln.Runtime.Kernels.Indexing;
 /// delta), integers in 64-bit arithmetic, floats in double and rounded once (as the reference
 /// evaluator does). The kernel counts the range itself (ceil((limit − start) / delta), at least 0)
 /// and fails unless that is the n the program sized y for: the host computes n for integer ranges;
-/// a float range's n is the declared one. Descriptor (little-endian):
+/// a float range's n is the declared one, or counted first by this kernel in its counting mode
+/// (the host cannot do float arithmetic): it writes n as one int64, which the host reads to size y.
+/// Descriptor (little-endian):
 /// <code>
-/// u8 version(1) · u8 element dtype
+/// u8 version(1) · u8 element dtype · u8 mode (0: values, 1: count)
 /// </code>
-/// Bindings: start, limit, delta (one element each), y. Push constants: n. One workgroup per chunk.
+/// Bindings: start, limit, delta (one element each), then y (values) or the int64 count. Push
+/// constants: n (values), none (count). One workgroup per chunk.
 /// Immutable after load; thread-safe.
 /// </summary>
 public sealed unsafe class RangeKernel : Kernel
@@ -22,13 +25,14 @@ public sealed unsafe class RangeKernel : Kernel
     private const long Chunk = 64 * 1024;
 
     private readonly DType _dtype;
+    private readonly bool _countOnly;
 
-    private RangeKernel(DType dtype) => _dtype = dtype;
+    private RangeKernel(DType dtype, bool countOnly) => (_dtype, _countOnly) = (dtype, countOnly);
 
     public static bool Supports(DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Float16 or DType.BFloat16
         or DType.Int8 or DType.Int16 or DType.Int32 or DType.Int64 or DType.UInt8 or DType.UInt16 or DType.UInt32 or DType.UInt64;
 
-    public static byte[] Encode(DType dtype) => new DescriptorWriter().U8(Version).U8((byte)dtype).ToArray();
+    public static byte[] Encode(DType dtype, bool countOnly = false) => new DescriptorWriter().U8(Version).U8((byte)dtype).U8(countOnly ? 1 : 0).ToArray();
 
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
     {
@@ -36,9 +40,10 @@ public sealed unsafe class RangeKernel : Kernel
         if (r.U8() != Version) throw r.Invalid("unsupported descriptor version");
         var dtype = r.ReadDType(DTypeKind.Numeric, "element");
         if (!Supports(dtype)) throw r.Invalid($"ranges of {dtype.Name()} are not supported");
+        bool countOnly = r.ReadFlag("count mode");
         r.ExpectEnd();
-        DescriptorFields.CheckCounts(KernelName, bindingCount, 4, constantCount, 1);
-        return new RangeKernel(dtype);
+        DescriptorFields.CheckCounts(KernelName, bindingCount, 4, constantCount, countOnly ? 0 : 1);
+        return new RangeKernel(dtype, countOnly);
     }
 
     public override string Name => KernelName;
@@ -87,6 +92,12 @@ public sealed unsafe class RangeKernel : Kernel
         int size = _dtype.Size();
         for (int b = 0; b < 3; b++)
             if (d.Binding(b).Length != size) throw DispatchChecks.OutOfRange(KernelName, $"operand {b} must hold one {_dtype.Name()}, its binding has {d.Binding(b).Length} bytes");
+        if (_countOnly)
+        {
+            if (d.Binding(3).Length != sizeof(long)) throw DispatchChecks.OutOfRange(KernelName, $"the count binding has {d.Binding(3).Length} bytes, not 8");
+            if (Count(d) == long.MaxValue) throw DispatchChecks.OutOfRange(KernelName, "the range has too many elements");
+            return;
+        }
         long n = DispatchChecks.Size(d.Constant(0), KernelName, "range length");
         long count = Count(d);
         if (count != n) throw DispatchChecks.OutOfRange(KernelName, $"the operands give {count} elements, the program was compiled for {n}");
@@ -94,10 +105,15 @@ public sealed unsafe class RangeKernel : Kernel
     }
 
     public override (int X, int Y, int Z) WorkgroupCount(in DispatchState d, KernelEnvironment env) =>
-        ((int)((d.Constant(0) + Chunk - 1) / Chunk), 1, 1);
+        _countOnly ? (1, 1, 1) : ((int)((d.Constant(0) + Chunk - 1) / Chunk), 1, 1);
 
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
+        if (_countOnly)
+        {
+            *(long*)d.Binding(3).Data = Count(d);
+            return;
+        }
         long first = wg.X * Chunk, last = Math.Min(d.Constant(0), first + Chunk);
         byte* y = d.Binding(3).Data;
         if (IsFloat)
