@@ -42,8 +42,9 @@ internal static class KernelLibrary
         yield return (TopKKernel.KernelName, new KernelFactory(TopKKernel.Load));
         yield return (UniqueKernel.KernelName, new KernelFactory(UniqueKernel.Load));
         yield return (NonZeroKernel.KernelName, new KernelFactory(NonZeroKernel.Load));
-        yield return (MelWeightMatrixKernel.KernelName, new KernelFactory(MelWeightMatrixKernel.Load));
+        yield return (TreeEnsembleKernel.KernelName, new KernelFactory(TreeEnsembleKernel.Load));
         yield return (DeformConvKernel.KernelName, new KernelFactory(DeformConvKernel.Load));
+        yield return (MelWeightMatrixKernel.KernelName, new KernelFactory(MelWeightMatrixKernel.Load));
         yield return (NonMaxSuppressionKernel.KernelName, new KernelFactory(NonMaxSuppressionKernel.Load));
         yield return (GatherKernel.KernelName, new KernelFactory(GatherKernel.Load));
         yield return (GatherElementsKernel.KernelName, new KernelFactory(GatherElementsKernel.Load));
