@@ -299,6 +299,8 @@ public sealed class Lowerer
 
     private Dim? Substitute(DimExpr e)
     {
+        // A whole expression a producer defined (a declared size such as dft_length / 2 + 1).
+        if (_dataDims.TryGetValue(e, out var defined)) return defined;
         switch (e)
         {
             case DimExpr.Unknown: return _dataDims.TryGetValue(e, out var known) ? known : null;
@@ -340,8 +342,12 @@ public sealed class Lowerer
                 else _dataDims[declared.Expression!] = computed[i];
                 continue;
             }
-            var expected = Resolve(declared) ?? throw new KilnException(ErrorCode.UnsupportedOperator,
-                $"{op.Describe()}: not supported by the compiled path: the shape of '{v.Name}' ({tt.Shape}) depends on data");
+            if (Resolve(declared) is not { } expected)
+            {
+                // An expression of sizes not defined yet: the computed size defines the expression as a whole.
+                _dataDims[declared.Expression!] = computed[i];
+                continue;
+            }
             var same = Dim.Eq(computed[i], expected);
             string message = $"{op.Describe()}: its operands at run time give '{v.Name}' size {computed[i]} in dimension {i}, the compiled program has {expected}";
             if (same.TryGetValue(out long s)) { if (s == 0) throw new KilnException(ErrorCode.InvalidModel, message); }

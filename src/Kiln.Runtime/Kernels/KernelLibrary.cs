@@ -42,6 +42,11 @@ internal static class KernelLibrary
         yield return (SoftmaxKernel.KernelName, new KernelFactory(SoftmaxKernel.Load));
         yield return (ScanKernel.KernelName, new KernelFactory(ScanKernel.Load));
         yield return (TopKKernel.KernelName, new KernelFactory(TopKKernel.Load));
+        yield return (UniqueKernel.KernelName, new KernelFactory(UniqueKernel.Load));
+        yield return (NonZeroKernel.KernelName, new KernelFactory(NonZeroKernel.Load));
+        yield return (TreeEnsembleKernel.KernelName, new KernelFactory(TreeEnsembleKernel.Load));
+        yield return (DeformConvKernel.KernelName, new KernelFactory(DeformConvKernel.Load));
+        yield return (NonMaxSuppressionKernel.KernelName, new KernelFactory(NonMaxSuppressionKernel.Load));
         yield return (GatherKernel.KernelName, new KernelFactory(GatherKernel.Load));
         yield return (GatherElementsKernel.KernelName, new KernelFactory(GatherElementsKernel.Load));
         yield return (GatherNDKernel.KernelName, new KernelFactory(GatherNDKernel.Load));

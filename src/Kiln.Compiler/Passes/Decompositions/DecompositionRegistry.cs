@@ -35,6 +35,11 @@ public sealed class DecompositionRegistry
         ["RNN"] = RecurrentDecomposition.Rnn,
         ["GRU"] = RecurrentDecomposition.Gru,
         ["LSTM"] = RecurrentDecomposition.Lstm,
+        ["ai.onnx.preview.training.Adagrad"] = OptimizerDecomposition.Adagrad,
+        ["ai.onnx.preview.training.Momentum"] = OptimizerDecomposition.Momentum,
+        ["ai.onnx.preview.training.Adam"] = OptimizerDecomposition.Adam,
+        ["ai.onnx.ml.Binarizer"] = MlDecomposition.Binarizer,
+        ["ai.onnx.ml.ArrayFeatureExtractor"] = MlDecomposition.ArrayFeatureExtractor,
     });
 
     public bool TryGet(Operation op, out Rewrite rewrite) => _rewrites.TryGetValue(op.QualifiedType, out rewrite!);
