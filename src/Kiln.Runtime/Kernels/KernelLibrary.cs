@@ -10,6 +10,7 @@ using Kiln.Runtime.Kernels.Losses;
 using Kiln.Runtime.Kernels.Reduction;
 using Kiln.Runtime.Kernels.LinearAlgebra;
 using Kiln.Runtime.Kernels.Signal;
+using Kiln.Runtime.Kernels.Text;
 
 namespace Kiln.Runtime.Kernels;
 
@@ -65,5 +66,6 @@ internal static class KernelLibrary
         yield return (MelWeightsKernel.KernelName, new KernelFactory(MelWeightsKernel.Load));
         yield return (DetKernel.KernelName, new KernelFactory(DetKernel.Load));
         yield return (ReverseSequenceKernel.KernelName, new KernelFactory(ReverseSequenceKernel.Load));
+        yield return (TfIdfKernel.KernelName, new KernelFactory(TfIdfKernel.Load));
     }
 }
