@@ -6,7 +6,8 @@ public static class QuickCases
     public static IEnumerable<QuickCase> All()
     {
         var peak = new PeakBenchmark();
-        yield return new QuickCase("peak (12 FMA chains)", peak.Flops, peak.FmaPeak, () => { });
+        yield return new QuickCase("peak (12 FMA chains, 256-bit)", peak.Flops, peak.FmaPeak, () => { });
+        yield return new QuickCase("peak (12 FMA chains, 512-bit)", peak.Flops512, peak.FmaPeak512, () => { });
         foreach (int size in new[] { 256, 512, 1024 })
         {
             var gemm = new GemmBenchmarks { Size = size };

@@ -19,6 +19,8 @@ public class MatMulTests
             foreach (int n in new[] { 1, 15, 16, 17, 33 })
                 data.Add(m, n, m == 7 ? 300 : 9);
         data.Add(100, 530, 260); // several row, column and depth blocks; large enough to split across workers
+        data.Add(6, 64, 9);      // exactly one wide (6 x 64) tile where AVX-512 runs
+        data.Add(13, 130, 40);   // wide tiles with a partial row panel under them, then single panels and an edge
         data.Add(3, 4, 0);       // empty depth: zeros
         return data;
     }

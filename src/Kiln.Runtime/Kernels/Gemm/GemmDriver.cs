@@ -124,7 +124,19 @@ public static unsafe class GemmDriver
                     int mc = Math.Min(RowBlock, rows - ic);
                     float* ap = a.Panels(row0 + ic, mc, pc, kc, bufferA, out long aStride);
                     float* cBlock = c + (row0 + ic) * ldc + column0 + jc;
-                    for (int jr = 0; jr < nc; jr += PanelLayout.Columns)
+                    // Full row panels against four B panels at once where the wide tile runs; the rest tile by tile.
+                    int jr = 0, fullRows = mc - mc % PanelLayout.Rows;
+                    if (Microkernel.UsesAvx512)
+                        for (; jr + Microkernel.WideColumns <= nc; jr += Microkernel.WideColumns)
+                        {
+                            float* bPanel = bp + jr / PanelLayout.Columns * bStride;
+                            for (int ir = 0; ir < fullRows; ir += PanelLayout.Rows)
+                                Microkernel.WideTile(kc, ap + ir / PanelLayout.Rows * aStride, bPanel, bStride, cBlock + ir * ldc + jr, ldc, accumulate);
+                            for (int j = 0; j < Microkernel.WidePanels && fullRows < mc; j++)
+                                Microkernel.EdgeTile(kc, ap + fullRows / PanelLayout.Rows * aStride, bPanel + j * bStride,
+                                    cBlock + fullRows * ldc + jr + j * PanelLayout.Columns, ldc, accumulate, mc - fullRows, PanelLayout.Columns);
+                        }
+                    for (; jr < nc; jr += PanelLayout.Columns)
                     {
                         float* bPanel = bp + jr / PanelLayout.Columns * bStride;
                         int nr = Math.Min(PanelLayout.Columns, nc - jr);
