@@ -28,7 +28,7 @@ public sealed unsafe class ConvKernel : Kernel
     /// <summary>Smallest pixel chunk worth a workgroup of its own.</summary>
     private const int MinChunkPixels = 4 * PanelLayout.Columns;
 
-    private readonly bool _prepacked;
+    private readonly bool _prepacked, _direct;
     private readonly int _channels, _filters, _groups;
     private readonly ConvWindow _window;
     private readonly Epilogue _epilogue;
@@ -36,6 +36,7 @@ public sealed unsafe class ConvKernel : Kernel
     private ConvKernel(bool prepacked, int channels, int filters, int groups, ConvWindow window, Epilogue epilogue)
     {
         _prepacked = prepacked;
+        _direct = DirectConv.Applies(window, prepacked);
         _channels = channels;
         _filters = filters;
         _groups = groups;
@@ -115,20 +116,34 @@ public sealed unsafe class ConvKernel : Kernel
         long work = n * _groups * _filters * pixels * Depth;
         if (env.WorkerCount > 1 && work >= MinParallelWork)
         {
-            // About four workgroups per worker, splitting each image's pixels when images and groups are too few.
+            // About four workgroups per worker, splitting each image's pixels (rows on the direct path) when images and groups are too few.
             long target = 4L * env.WorkerCount;
             long perImage = (target + n * _groups - 1) / (n * _groups);
-            chunks = (int)Math.Clamp(Math.Min(perImage, pixels / MinChunkPixels), 1, int.MaxValue);
+            long limit = IsDirect(g) ? g.OutH : pixels / MinChunkPixels;
+            chunks = (int)Math.Clamp(Math.Min(perImage, limit), 1, int.MaxValue);
         }
         return (chunks, _groups, (int)n);
     }
 
-    public override int ScratchBytes(in DispatchState d) => (int)GemmDriver.ScratchFloats(!_prepacked, true) * sizeof(float);
+    /// <summary>Whether these sizes run on <see cref="DirectConv"/> rather than packed im2col panels.</summary>
+    private bool IsDirect(in ConvGeometry g) => _direct && DirectConv.Fits(g, _channels);
+
+    public override int ScratchBytes(in DispatchState d)
+    {
+        var g = ConvGeometry.Read(_window, d, 1);
+        long floats = IsDirect(g) ? DirectConv.ScratchFloats(g, _channels) : GemmDriver.ScratchFloats(!_prepacked, true);
+        return (int)(floats * sizeof(float));
+    }
 
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
         var g = ConvGeometry.Read(_window, d, 1);
         long pixels = g.OutputPlane;
+        if (IsDirect(g))
+        {
+            RunDirect(d, wg, g);
+            return;
+        }
         long panels = PanelLayout.PanelCount(pixels, PanelLayout.Columns);
         long perChunk = (panels + d.WorkgroupCountX - 1) / d.WorkgroupCountX * PanelLayout.Columns;
         long p0 = wg.X * perChunk, p1 = Math.Min(pixels, p0 + perChunk);
@@ -153,5 +168,19 @@ public sealed unsafe class ConvKernel : Kernel
             if (g.IsPointwise) GemmDriver.Run(a, new StridedColumns(x, pixels, 1), 0, _filters, p0, columns, depth, y, pixels, epilogue, scratch);
             else GemmDriver.Run(a, new Im2ColPanels(x, g), 0, _filters, p0, columns, depth, y, pixels, epilogue, scratch);
         }
+    }
+
+    private void RunDirect(in DispatchState d, in WorkgroupState wg, in ConvGeometry g)
+    {
+        int perChunk = (g.OutH + d.WorkgroupCountX - 1) / d.WorkgroupCountX;
+        int row0 = wg.X * perChunk, row1 = Math.Min(g.OutH, row0 + perChunk);
+        if (row0 >= row1) return;
+        int group = wg.Y, image = wg.Z;
+        long c = (long)_channels * _groups, m = (long)_filters * _groups;
+        float* x = (float*)d.Binding(0).Data + (image * c + group * _channels) * g.InputPlane;
+        float* w = (float*)d.Binding(1).Data + group * PackedGroupLength(_channels, _filters, _window.Taps);
+        float* y = (float*)d.Binding(OutputBinding).Data + (image * m + group * _filters) * g.OutputPlane;
+        var epilogue = new EpilogueTarget(_epilogue, d, 2, EpilogueConstants, image, group * _filters);
+        DirectConv.Run(x, g, _channels, _filters, w, y, row0, row1, epilogue, (float*)wg.Scratch);
     }
 }
