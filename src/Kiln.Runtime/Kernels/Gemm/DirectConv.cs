@@ -5,17 +5,19 @@ using System.Runtime.Intrinsics.X86;
 namespace Kiln.Runtime.Kernels.Gemm;
 
 /// <summary>
-/// The direct path of a 2-D convolution with unit width stride (any kernel size, height stride and
-/// dilation): no im2col. A band of output rows copies the input rows it reads, for all the group's
-/// channels, into scratch once, zero-padded on every side (the band stays in L2). The microkernel
-/// then reads B straight from the band: for output row oh, columns [ow, ow + 64) and depth
-/// k = (channel, kh, kw), the B row is the 64 contiguous floats at
-/// <c>band[channel][oh·SH + kh·DH][ow + kw·DW]</c>, one offset per depth step from a table. So a
-/// packed 16-wide im2col panel (a copy of every input value per tap, 9 for a 3×3) becomes one copy
-/// of each input row per band, and the loop is the GEMM's: 24 accumulators of 16 floats, six A
-/// values broadcast per depth step against four B vectors. Weights are the compile-time packed
-/// A panels over the full depth; results get the epilogue per tile while in cache.
-/// Needs AVX-512 (32 vector registers); elsewhere the packed path runs. Stateless; thread-safe.
+/// The direct path of a 2-D convolution (any kernel size, stride and dilation): no im2col. A band
+/// of output rows copies the input rows it reads, for all the group's channels, into scratch once,
+/// zero-padded on every side, and split by column phase when the width stride s is above 1
+/// (padded column j goes to phase plane j mod s at j / s), so the columns one tap reads for
+/// consecutive outputs are always contiguous. The microkernel then reads B straight from the
+/// band: for output row oh, columns [ow, ow + 64) and depth k = (channel, kh, kw), the B row is
+/// 64 contiguous floats of phase (kw·DW) mod s, row oh·SH + kh·DH, from column ow + kw·DW / s, one
+/// offset per depth step from a table. So a packed 16-wide im2col panel (a copy of every input
+/// value per tap, 9 for a 3×3) becomes one copy of each input row per band, and the loop is the
+/// GEMM's: 24 accumulators of 16 floats, six A values broadcast per depth step against four B
+/// vectors. Weights are the compile-time packed A panels over the full depth; results get the
+/// epilogue per tile while in cache. Needs AVX-512 (32 vector registers); elsewhere the packed
+/// path runs. Stateless; thread-safe.
 /// </summary>
 public static unsafe class DirectConv
 {
@@ -24,20 +26,25 @@ public static unsafe class DirectConv
     private const long BandTarget = 96 * 1024;
     /// <summary>Bound on the floats of a band of one output row (a wider window or more channels takes the packed path).</summary>
     private const long MaxBand = 1 << 20;
+    /// <summary>Largest width stride the band splits into phases (more phases mean narrower rows and more tiles cut short).</summary>
+    private const int MaxPhases = 4;
     /// <summary>Floats read past a band row's end by a tile cut at the row's edge (their lanes are never stored).</summary>
     private const int Slack = Wide;
 
     /// <summary>Whether the direct path can run a convolution with this window and weights.</summary>
     public static bool Applies(ConvWindow w, bool prepacked) =>
-        prepacked && Microkernel.UsesAvx512 && w.Rank <= 2 && w.Strides[2] == 1 && w.Taps > 1;
+        prepacked && Microkernel.UsesAvx512 && w.Rank <= 2 && w.Strides[2] <= MaxPhases && w.Taps > 1;
 
     /// <summary>Whether it runs for these sizes (a 2-D plane, and a band of the window's height fits the scratch bound).</summary>
     public static bool Fits(in ConvGeometry g, int channels) =>
         g.InD == 1 && g.OutD == 1 && g.PadD == 0 && g.OutW > 0
-        && (long)channels * InputRows(g, 1) * BandWidth(g) <= MaxBand;
+        && (long)channels * InputRows(g, 1) * RowFloats(g) <= MaxBand;
 
-    /// <summary>Padded band row width: the input columns output columns [0, OutW) read.</summary>
-    private static int BandWidth(in ConvGeometry g) => g.OutW + (g.KW - 1) * g.DW;
+    /// <summary>Width of a band row of one phase: the columns output columns [0, OutW) read there.</summary>
+    private static int BandWidth(in ConvGeometry g) => g.OutW + (g.KW - 1) * g.DW / g.SW;
+
+    /// <summary>Floats of one input row in the band: its phases side by side.</summary>
+    private static long RowFloats(in ConvGeometry g) => (long)g.SW * BandWidth(g);
 
     /// <summary>Input rows a band of <paramref name="outRows"/> output rows reads.</summary>
     private static int InputRows(in ConvGeometry g, int outRows) => (outRows - 1) * g.SH + (g.KH - 1) * g.DH + 1;
@@ -45,15 +52,15 @@ public static unsafe class DirectConv
     /// <summary>Output rows per band: as many as the band target holds, at least one.</summary>
     public static int BandRows(in ConvGeometry g, int channels)
     {
-        long perRow = (long)channels * BandWidth(g) * g.SH;
-        long fixedRows = (long)channels * BandWidth(g) * ((g.KH - 1) * g.DH + 1);
+        long perRow = channels * RowFloats(g) * g.SH;
+        long fixedRows = channels * RowFloats(g) * ((g.KH - 1) * g.DH + 1);
         long rows = (BandTarget - fixedRows) / Math.Max(1, perRow);
         return (int)Math.Clamp(rows, 1, Math.Max(1, g.OutH));
     }
 
     /// <summary>Scratch floats of one workgroup: the band, its slack, and the depth offset table.</summary>
     public static long ScratchFloats(in ConvGeometry g, int channels) =>
-        (long)channels * InputRows(g, BandRows(g, channels)) * BandWidth(g) + Slack + (long)channels * g.KH * g.KW + 16;
+        channels * InputRows(g, BandRows(g, channels)) * RowFloats(g) + Slack + (long)channels * g.KH * g.KW + 16;
 
     /// <summary>
     /// Output rows [row0, row1) of one image and group: x is the group's first input channel, a
@@ -65,19 +72,22 @@ public static unsafe class DirectConv
     {
         int width = BandWidth(g), bandRows = BandRows(g, channels), taps = g.KH * g.KW, depth = channels * taps;
         int inRows = InputRows(g, bandRows);
-        long bandPlane = (long)inRows * width;
+        long phasePlane = (long)inRows * width, bandPlane = phasePlane * g.SW;
         float* band = scratch;
         int* offsets = (int*)(scratch + channels * bandPlane + Slack);
         for (int c = 0, k = 0; c < channels; c++)
             for (int kh = 0; kh < g.KH; kh++)
                 for (int kw = 0; kw < g.KW; kw++)
-                    offsets[k++] = (int)(c * bandPlane + kh * g.DH * width + kw * g.DW);
+                {
+                    int column = kw * g.DW;
+                    offsets[k++] = (int)(c * bandPlane + column % g.SW * phasePlane + kh * g.DH * width + column / g.SW);
+                }
         long pixels = (long)g.OutH * g.OutW;
         float* tile = stackalloc float[MR * Wide];
         for (int r0 = row0; r0 < row1; r0 += bandRows)
         {
             int rows = Math.Min(bandRows, row1 - r0);
-            FillBand(x, g, channels, r0, InputRows(g, rows), width, bandPlane, band);
+            FillBand(x, g, channels, r0, InputRows(g, rows), width, phasePlane, band);
             new Span<float>(band + channels * bandPlane, Slack).Clear();
             for (int m = 0; m < filters; m += MR)
             {
@@ -106,27 +116,35 @@ public static unsafe class DirectConv
         }
     }
 
-    /// <summary>Copies input rows [r0·SH − PH, …) of every channel into the band, zero outside the input.</summary>
-    private static void FillBand(float* x, in ConvGeometry g, int channels, int r0, int inRows, int width, long bandPlane, float* band)
+    /// <summary>Copies input rows [r0·SH − PH, …) of every channel into the band (by phase), zero outside the input.</summary>
+    private static void FillBand(float* x, in ConvGeometry g, int channels, int r0, int inRows, int width, long phasePlane, float* band)
     {
-        int firstRow = r0 * g.SH - g.PadH;
-        int lo = Math.Clamp(g.PadW, 0, width), hi = Math.Clamp(g.PadW + g.InW, lo, width);
+        int firstRow = r0 * g.SH - g.PadH, s = g.SW;
         long plane = (long)g.InH * g.InW;
         for (int c = 0; c < channels; c++)
-            for (int r = 0; r < inRows; r++)
+            for (int p = 0; p < s; p++)
             {
-                float* dst = band + c * bandPlane + (long)r * width;
-                int ih = firstRow + r;
-                if ((uint)ih >= (uint)g.InH || hi == lo)
+                // Phase p, column q is padded column q·s + p, input column q·s + p − PW: inside for q in [lo, hi).
+                int lo = Math.Clamp(CeilDiv(g.PadW - p, s), 0, width), hi = Math.Clamp(CeilDiv(g.PadW + g.InW - p, s), lo, width);
+                for (int r = 0; r < inRows; r++)
                 {
-                    new Span<float>(dst, width).Clear();
-                    continue;
+                    float* dst = band + (c * s + p) * phasePlane + (long)r * width;
+                    int ih = firstRow + r;
+                    if ((uint)ih >= (uint)g.InH || hi == lo)
+                    {
+                        new Span<float>(dst, width).Clear();
+                        continue;
+                    }
+                    float* src = x + c * plane + (long)ih * g.InW + (lo * s + p - g.PadW);
+                    new Span<float>(dst, lo).Clear();
+                    if (s == 1) new ReadOnlySpan<float>(src, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
+                    else for (int q = lo; q < hi; q++, src += s) dst[q] = *src;
+                    new Span<float>(dst + hi, width - hi).Clear();
                 }
-                new Span<float>(dst, lo).Clear();
-                new ReadOnlySpan<float>(x + c * plane + (long)ih * g.InW + (lo - g.PadW), hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                new Span<float>(dst + hi, width - hi).Clear();
             }
     }
+
+    private static int CeilDiv(int a, int b) => a >= 0 ? (a + b - 1) / b : -(-a / b);
 
     /// <summary>6 × 64 of C = Σ_k a[k·6 + r] · b[offsets[k] + j] (full depth, no accumulation into C).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
