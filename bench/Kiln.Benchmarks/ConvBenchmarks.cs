@@ -77,6 +77,15 @@ public sealed class CompiledLayer : IDisposable
     private readonly Context _context;
     private readonly Function _main;
     private readonly BufferView _input;
+    private readonly DispatchProfile _profile = new();
+
+    /// <summary>Time spent in the layer's dispatches per run since the last call (excludes input and output handling).</summary>
+    public double TakeDispatchSeconds(int runs)
+    {
+        double seconds = _profile.Entries.Sum(e => e.Total.TotalSeconds) / runs;
+        _profile.Clear();
+        return seconds;
+    }
 
     public CompiledLayer(ConvBenchmarks.Layer layer, Device? device = null)
     {
@@ -95,7 +104,7 @@ public sealed class CompiledLayer : IDisposable
         ShapeInference.Run(g);
         _module = Module.Load(KilnCompiler.Compile(new Model(g)).Bytes);
         _device = device ?? new LocalSyncDevice();
-        _context = new Instance().CreateContext(_module, _device);
+        _context = new Instance().CreateContext(_module, _device, new ContextOptions { Profile = _profile });
         _main = _context.GetFunction("main");
         _input = BufferView.FromBytes(DType.Float32, Random(3, layer.Input).AsBytes(), layer.Input);
     }

@@ -34,11 +34,11 @@ public static class Program
                 do { bench.Run(); reps++; } while (sw.ElapsedMilliseconds < 300);
                 best = Math.Min(best, sw.Elapsed.TotalSeconds / reps);
             }
-            Console.WriteLine($"{bench.Name,-48} {best * 1e3,9:F3} ms  {bench.Flops / best / 1e9,7:F1} GFLOP/s");
+            Console.WriteLine($"{bench.Name,-48} {best * 1e3,9:F3} ms  {bench.Flops / best / 1e9,7:F1} GFLOP/s{bench.Detail?.Invoke() ?? ""}");
             bench.Dispose();
         }
     }
 }
 
 /// <summary>One timed case of the quick mode: a name, its floating-point operations, and the work.</summary>
-public sealed record QuickCase(string Name, double Flops, Action Run, Action Dispose);
+public sealed record QuickCase(string Name, double Flops, Action Run, Action Dispose, Func<string>? Detail = null);

@@ -13,6 +13,7 @@ namespace Kiln.Runtime.Hal;
 public sealed unsafe class DeviceBuffer : IDisposable
 {
     private readonly byte[]? _managed;   // keeps a pinned array alive
+    private OutputRecycler? _recycler;    // takes the array back on Dispose
     private GCHandle _pin;
     private IDisposable? _owner;
     private bool _nativeOwned;
@@ -46,14 +47,19 @@ public sealed unsafe class DeviceBuffer : IDisposable
     /// Memory on the pinned object heap, 64-byte aligned: owned by the GC, so a caller that never
     /// disposes an output leaks nothing.
     /// </summary>
-    public static DeviceBuffer AllocateManaged(long length)
+    /// <remarks>
+    /// Zeroed, unless a <paramref name="recycler"/> is given (for kernel outputs: kernels write every
+    /// element): then the array may be one an earlier output gave back, and goes back to it on
+    /// Dispose, so spans taken from an output must not be used after disposing it.
+    /// </remarks>
+    public static DeviceBuffer AllocateManaged(long length, OutputRecycler? recycler = null)
     {
         if (length < 0 || length > Array.MaxLength - 64) throw new KilnRuntimeException(StatusCode.ResourceExhausted, $"cannot allocate {length} bytes");
-        var array = GC.AllocateArray<byte>((int)length + 64, pinned: true);
+        var array = recycler?.Rent((int)length + 64) ?? GC.AllocateArray<byte>((int)length + 64, pinned: true);
         fixed (byte* p = array)
         {
             int offset = (int)((64 - ((nuint)p & 63)) & 63);
-            return new DeviceBuffer(array, length, offset);
+            return new DeviceBuffer(array, length, offset) { _recycler = recycler };
         }
     }
 
@@ -76,6 +82,12 @@ public sealed unsafe class DeviceBuffer : IDisposable
         _owner?.Dispose();
         _owner = null;
         _nativeOwned = false;
+        if (_recycler is not null && _managed is not null)
+        {
+            _recycler.Return(_managed);
+            _recycler = null;
+            Pointer = null;
+        }
         if (_managed is null) Pointer = null;
     }
 

@@ -54,6 +54,9 @@ public sealed class Context : IDisposable
     }
 
     public ContextOptions Options { get; }
+
+    /// <summary>Arrays of disposed outputs, reused for later outputs.</summary>
+    internal OutputRecycler Outputs { get; } = new();
     public Instance Instance { get; }
     public Module Module { get; }
     public Device Device { get; }

@@ -82,7 +82,7 @@ internal static unsafe class HalModule
     {
         long size = CheckSize(c.Values[0], "hal.buffer.allocate");
         c.Invocation.CheckAllocation(size, "hal.buffer.allocate");
-        c.RefResults[0] = DeviceBuffer.AllocateManaged(size);
+        c.RefResults[0] = DeviceBuffer.AllocateManaged(size, c.Invocation.Context.Outputs);
     }
 
     private static void BufferConstant(ref NativeCall c)

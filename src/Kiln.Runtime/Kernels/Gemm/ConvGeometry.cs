@@ -97,6 +97,14 @@ public readonly struct ConvGeometry
         PadD = (int)pads[0]; PadH = (int)pads[1]; PadW = (int)pads[2];
     }
 
+    /// <summary>A geometry from sizes already known to be in range (benchmarks and tests; kernels use <see cref="Read"/>).</summary>
+    public static ConvGeometry Of(ConvWindow w, long[] input, long[] output, long[] pads)
+    {
+        int lead = ConvWindow.Axes - w.Rank;
+        long[] Full(long[] v, long fill) => [.. Enumerable.Repeat(fill, lead), .. v];
+        return new ConvGeometry(w, Full(input, 1), Full(output, 1), Full(pads, 0));
+    }
+
     public long InputPlane => (long)InD * InH * InW;
     public long OutputPlane => (long)OutD * OutH * OutW;
 

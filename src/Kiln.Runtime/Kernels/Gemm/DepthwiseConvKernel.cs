@@ -30,9 +30,11 @@ public sealed unsafe class DepthwiseConvKernel : Kernel
     private readonly int _channels, _multiplier;
     private readonly ConvWindow _window;
     private readonly Epilogue _epilogue;
+    private readonly bool _direct;
 
     private DepthwiseConvKernel(int channels, int multiplier, ConvWindow window, Epilogue epilogue)
     {
+        _direct = DepthwiseDirect.Applies(window);
         _channels = channels;
         _multiplier = multiplier;
         _window = window;
@@ -100,6 +102,14 @@ public sealed unsafe class DepthwiseConvKernel : Kernel
         return ((int)Math.Min(planes, 4L * env.WorkerCount), 1, 1);
     }
 
+    private bool IsDirect(in ConvGeometry g) => _direct && DepthwiseDirect.Fits(g);
+
+    public override int ScratchBytes(in DispatchState d)
+    {
+        var g = ConvGeometry.Read(_window, d, 1);
+        return IsDirect(g) ? (int)(DepthwiseDirect.ScratchFloats(g, _window.Taps) * sizeof(float)) : 0;
+    }
+
     public override void Run(KernelEnvironment env, in DispatchState d, in WorkgroupState wg)
     {
         var g = ConvGeometry.Read(_window, d, 1);
@@ -110,6 +120,21 @@ public sealed unsafe class DepthwiseConvKernel : Kernel
         float* w = (float*)d.Binding(1).Data;
         float* y = (float*)d.Binding(OutputBinding).Data;
         int taps = _window.Taps;
+        if (IsDirect(g))
+        {
+            float* filled = null;
+            for (long plane = first; plane < last; plane++)
+            {
+                long image = plane / Filters, m = plane % Filters;
+                float* input = x + (image * _channels + m / _multiplier) * g.InputPlane;
+                if (input != filled) DepthwiseDirect.Fill(input, g, (float*)wg.Scratch);
+                filled = input;
+                float* output = y + plane * g.OutputPlane;
+                var finish = new EpilogueRows(new EpilogueTarget(_epilogue, d, 2, EpilogueConstants, image, m), output, g.OutW);
+                DepthwiseDirect.Run(g, w + m * taps, (float*)wg.Scratch, output, ref finish);
+            }
+            return;
+        }
         Span<Vector256<float>> broadcast = stackalloc Vector256<float>[Math.Min(taps, MaxVectorTaps)];
         for (long plane = first; plane < last; plane++)
         {
@@ -233,5 +258,11 @@ public sealed unsafe class DepthwiseConvKernel : Kernel
             }
         }
         return sum;
+    }
+
+    /// <summary>Runs the epilogue on output rows of one plane as the direct path finishes them.</summary>
+    private readonly struct EpilogueRows(EpilogueTarget target, float* plane, int width) : IRowsFinished
+    {
+        public void Finished(int row, int count) => target.Apply(0, (long)row * width, 1, count * width, plane + (long)row * width, (long)count * width);
     }
 }

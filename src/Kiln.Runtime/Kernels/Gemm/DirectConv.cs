@@ -119,32 +119,10 @@ public static unsafe class DirectConv
     /// <summary>Copies input rows [r0·SH − PH, …) of every channel into the band (by phase), zero outside the input.</summary>
     private static void FillBand(float* x, in ConvGeometry g, int channels, int r0, int inRows, int width, long phasePlane, float* band)
     {
-        int firstRow = r0 * g.SH - g.PadH, s = g.SW;
         long plane = (long)g.InH * g.InW;
         for (int c = 0; c < channels; c++)
-            for (int p = 0; p < s; p++)
-            {
-                // Phase p, column q is padded column q·s + p, input column q·s + p − PW: inside for q in [lo, hi).
-                int lo = Math.Clamp(CeilDiv(g.PadW - p, s), 0, width), hi = Math.Clamp(CeilDiv(g.PadW + g.InW - p, s), lo, width);
-                for (int r = 0; r < inRows; r++)
-                {
-                    float* dst = band + (c * s + p) * phasePlane + (long)r * width;
-                    int ih = firstRow + r;
-                    if ((uint)ih >= (uint)g.InH || hi == lo)
-                    {
-                        new Span<float>(dst, width).Clear();
-                        continue;
-                    }
-                    float* src = x + c * plane + (long)ih * g.InW + (lo * s + p - g.PadW);
-                    new Span<float>(dst, lo).Clear();
-                    if (s == 1) new ReadOnlySpan<float>(src, hi - lo).CopyTo(new Span<float>(dst + lo, hi - lo));
-                    else for (int q = lo; q < hi; q++, src += s) dst[q] = *src;
-                    new Span<float>(dst + hi, width - hi).Clear();
-                }
-            }
+            PaddedPhases.Fill(x + c * plane, g.InH, g.InW, g.PadW, g.SW, r0 * g.SH - g.PadH, inRows, width, phasePlane, band + c * g.SW * phasePlane);
     }
-
-    private static int CeilDiv(int a, int b) => a >= 0 ? (a + b - 1) / b : -(-a / b);
 
     /// <summary>6 × 64 of C = Σ_k a[k·6 + r] · b[offsets[k] + j] (full depth, no accumulation into C).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

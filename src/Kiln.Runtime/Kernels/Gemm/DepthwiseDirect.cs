@@ -1,0 +1,145 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Kiln.Runtime.Kernels.Gemm;
+
+/// <summary>
+/// The AVX-512 path of the depthwise convolution: each input plane is first copied, zero-padded and
+/// split by column phase (<see cref="PaddedPhases"/>), into scratch, so every output vector of 16
+/// pixels is the same sum over taps of one weight times 16 contiguous floats, with no edge cases.
+/// Outputs go in blocks of eight vectors (eight rows' worth of accumulators hides the FMA latency):
+/// a wide row is cut into blocks of 128 pixels; narrow rows are stacked, several rows per block.
+/// Stateless; thread-safe.
+/// </summary>
+public static unsafe class DepthwiseDirect
+{
+    private const int Lanes = 16, Block = 8, MaxPhases = 4;
+    /// <summary>Bound on the padded plane (larger planes take the row-by-row path).</summary>
+    private const long MaxPlane = 1 << 21;
+
+    public static bool Applies(ConvWindow w) => Microkernel.UsesAvx512 && w.Strides[2] <= MaxPhases;
+
+    /// <summary>Rows of the padded plane: the input rows the outputs read.</summary>
+    private static int Rows(in ConvGeometry g) => (g.OutH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
+
+    /// <summary>Width of a phase row: whole vectors of outputs plus the window's reach in that phase.</summary>
+    private static int Width(in ConvGeometry g) => (g.OutW + Lanes - 1) / Lanes * Lanes + (g.KW - 1) * g.DW / g.SW;
+
+    public static bool Fits(in ConvGeometry g) => g.OutH > 0 && g.OutW > 0 && PlaneFloats(g) <= MaxPlane;
+
+    private static long PlaneFloats(in ConvGeometry g) => (long)g.SW * Rows(g) * Width(g);
+
+    /// <summary>Scratch floats: the padded plane, slack for the last vectors' reads, and the tap offsets.</summary>
+    public static long ScratchFloats(in ConvGeometry g, int taps) => PlaneFloats(g) + Lanes + taps + Lanes;
+
+    /// <summary>Copies an input plane into scratch, padded and by phase, for <see cref="Run"/>.</summary>
+    public static void Fill(float* input, in ConvGeometry g, float* scratch) =>
+        PaddedPhases.Fill(input, g.InH, g.InW, g.PadW, g.SW, -g.PadH, Rows(g), Width(g), (long)Rows(g) * Width(g), scratch);
+
+    /// <summary>One output plane from the filled scratch; <paramref name="finishRows"/> runs on each group of finished rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TFinish>(in ConvGeometry g, float* weights, float* scratch, float* output, ref TFinish finishRows)
+        where TFinish : struct, IRowsFinished
+    {
+        int width = Width(g), rows = Rows(g), taps = g.KH * g.KW;
+        long phasePlane = (long)rows * width;
+        int* offsets = (int*)(scratch + PlaneFloats(g) + Lanes);
+        for (int kh = 0, t = 0; kh < g.KH; kh++)
+            for (int kw = 0; kw < g.KW; kw++)
+            {
+                int column = kw * g.DW;
+                offsets[t++] = (int)(column % g.SW * phasePlane + (long)kh * g.DH * width + column / g.SW);
+            }
+        int vectors = (g.OutW + Lanes - 1) / Lanes;
+        long rowStep = (long)g.SH * width;
+        float** src = stackalloc float*[Block];
+        float** dst = stackalloc float*[Block];
+        float** output0 = stackalloc float*[Block];
+        int* lanes = stackalloc int[Block];
+        float* spill = stackalloc float[Block * Lanes];
+        if (vectors >= Block)
+        {
+            // Wide rows: blocks of up to eight vectors along one row.
+            for (int oh = 0; oh < g.OutH; oh++)
+            {
+                for (int v0 = 0; v0 < vectors; v0 += Block)
+                {
+                    for (int i = 0; i < Block; i++)
+                    {
+                        int v = Math.Min(v0 + i, vectors - 1);
+                        src[i] = scratch + oh * rowStep + v * Lanes;
+                        output0[i] = output + (long)oh * g.OutW + v * Lanes;
+                        Target(i, output0[i], v0 + i < vectors ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
+                    }
+                    Accumulate(taps, weights, offsets, src, dst);
+                    Flush(dst, lanes, output0, spill);
+                }
+                finishRows.Finished(oh, 1);
+            }
+            return;
+        }
+        // Narrow rows: several rows per block.
+        int perBlock = Block / vectors;
+        for (int oh0 = 0; oh0 < g.OutH; oh0 += perBlock)
+        {
+            int count = Math.Min(perBlock, g.OutH - oh0);
+            for (int i = 0; i < Block; i++)
+            {
+                int r = Math.Min(i / vectors, count - 1), v = i % vectors;
+                bool live = i / vectors < count && i < perBlock * vectors;
+                src[i] = scratch + (oh0 + r) * rowStep + v * Lanes;
+                output0[i] = output + (long)(oh0 + r) * g.OutW + v * Lanes;
+                Target(i, output0[i], live ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
+            }
+            Accumulate(taps, weights, offsets, src, dst);
+            Flush(dst, lanes, output0, spill);
+            finishRows.Finished(oh0, count);
+        }
+    }
+
+    /// <summary>Eight output vectors: dst[i][j] = Σ_t weights[t] · src[i][offsets[t] + j], j &lt; 16.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Accumulate(int taps, float* weights, int* offsets, float** src, float** dst)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        float* s0 = src[0], s1 = src[1], s2 = src[2], s3 = src[3], s4 = src[4], s5 = src[5], s6 = src[6], s7 = src[7];
+        for (int t = 0; t < taps; t++)
+        {
+            var w = Vector512.Create(weights[t]);
+            int o = offsets[t];
+            a0 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s0 + o), a0);
+            a1 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s1 + o), a1);
+            a2 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s2 + o), a2);
+            a3 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s3 + o), a3);
+            a4 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s4 + o), a4);
+            a5 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s5 + o), a5);
+            a6 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s6 + o), a6);
+            a7 = Avx512F.FusedMultiplyAdd(w, Avx512F.LoadVector512(s7 + o), a7);
+        }
+        // No calls until every accumulator is stored (a call would spill them all inside the loop).
+        a0.Store(dst[0]); a1.Store(dst[1]); a2.Store(dst[2]); a3.Store(dst[3]);
+        a4.Store(dst[4]); a5.Store(dst[5]); a6.Store(dst[6]); a7.Store(dst[7]);
+    }
+
+    /// <summary>Points block slot <paramref name="i"/> at its output, or at its own row of the spill tile when it has fewer than 16 lanes there.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Target(int i, float* output, int lanes, float** dst, int* count, float* spill)
+    {
+        dst[i] = lanes == Lanes ? output : spill + i * Lanes;
+        count[i] = lanes;
+    }
+
+    /// <summary>Copies the partial slots of a block from the spill tile to their outputs.</summary>
+    private static void Flush(float** dst, int* count, float** output, float* spill)
+    {
+        for (int i = 0; i < Block; i++)
+            if (count[i] is > 0 and < Lanes) new ReadOnlySpan<float>(spill + i * Lanes, count[i]).CopyTo(new Span<float>(output[i], count[i]));
+    }
+}
+
+/// <summary>What a direct kernel calls when output rows [row, row + count) of a plane are final (the epilogue).</summary>
+public interface IRowsFinished
+{
+    void Finished(int row, int count);
+}
