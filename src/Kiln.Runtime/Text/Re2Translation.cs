@@ -30,10 +30,14 @@ public static class Re2Translation
     /// <summary>
     /// A .NET regex that matches exactly the strings the RE2 <paramref name="pattern"/> matches as a
     /// whole (RegexFullMatch), on the non-backtracking engine, which like RE2 takes linear time, so a
-    /// hostile pattern cannot hang a model. Throws <see cref="ArgumentException"/> for a bad pattern.
+    /// hostile pattern cannot hang a model. Throws <see cref="ArgumentException"/> for a bad pattern,
+    /// including constructs RE2 lacks and the linear-time engine refuses (backreferences, lookaround).
     /// </summary>
-    public static Regex FullMatch(string pattern) =>
-        new($@"\A(?:{ToDotNet(pattern)})\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant);
+    public static Regex FullMatch(string pattern)
+    {
+        try { return new Regex($@"\A(?:{ToDotNet(pattern)})\z", RegexOptions.NonBacktracking | RegexOptions.CultureInvariant); }
+        catch (NotSupportedException e) { throw new ArgumentException(e.Message, nameof(pattern), e); }
+    }
 
     public static string ToDotNet(string pattern)
     {

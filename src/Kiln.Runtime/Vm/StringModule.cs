@@ -166,7 +166,7 @@ internal static unsafe class StringModule
         x.Shape.CopyTo(shape);
         shape[^1] = width;
         long count = BufferView.CheckedCount(shape);
-        c.Invocation.CheckAllocation(count * IntPtr.Size, "str.split");
+        CheckElements(ref c, count, IntPtr.Size, "str.split");
         var result = new string[count];
         Array.Fill(result, "");
         var counts = NewView(ref c, DType.Int64, x.Shape.ToArray(), "str.split");
@@ -342,7 +342,7 @@ internal static unsafe class StringModule
     private static (long[] A, long[] B) BroadcastIndices(ref NativeCall c, ReadOnlySpan<long> a, ReadOnlySpan<long> b, long[] shape, string what)
     {
         long n = BufferView.CheckedCount(shape);
-        c.Invocation.CheckAllocation(n * (2 * sizeof(long) + IntPtr.Size), what);
+        CheckElements(ref c, n, 2 * sizeof(long) + IntPtr.Size, what);
         var sa = Strides(a, shape.Length);
         var sb = Strides(b, shape.Length);
         var ia = new long[n];
@@ -374,6 +374,14 @@ internal static unsafe class StringModule
             step *= shape[d];
         }
         return strides;
+    }
+
+    /// <summary>Host arrays of <paramref name="count"/> elements fit .NET arrays and the context's allocation limit.</summary>
+    private static void CheckElements(ref NativeCall c, long count, int bytesPerElement, string what)
+    {
+        if (count > Array.MaxLength || count > long.MaxValue / bytesPerElement)
+            throw new KilnRuntimeException(StatusCode.ResourceExhausted, $"{what}: {count} elements are too many");
+        c.Invocation.CheckAllocation(count * bytesPerElement, what);
     }
 
     private static BufferView NewView(ref NativeCall c, DType dtype, long[] shape, string what)
