@@ -164,9 +164,11 @@ public sealed class Function
                 null => kind is ParameterKind.OptionalTensor or ParameterKind.OptionalSequence,
                 BufferView => kind is ParameterKind.Tensor or ParameterKind.OptionalTensor,
                 TensorSequence => kind is ParameterKind.Sequence or ParameterKind.OptionalSequence,
-                StringTensor s => kind is ParameterKind.StringTensor && (Outputs.Count <= i || HasShape(Outputs[i], s.Shape)),
+                StringTensor => kind is ParameterKind.StringTensor,
                 _ => false,
             };
+            if (ok && results[i] is StringTensor s && Outputs.Count > i && !HasShape(Outputs[i], s.Shape))
+                throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' output {i} is {s}, which does not have the declared shape {Outputs[i]}");
             if (!ok) throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned {Describe(results[i])} for output {i}");
         }
         return results;
