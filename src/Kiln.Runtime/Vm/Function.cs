@@ -248,7 +248,7 @@ public sealed class Function
             long size = shape[d];
             if (p.Dims[d] is long want && want != size)
                 throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p}, got {t} (dimension {d})");
-            if (p.Symbols[d] is { } sym && p.Kind is ParameterKind.Tensor or ParameterKind.StringTensor)
+            if (p.Symbols[d] is { Length: > 0 } sym && p.Kind is ParameterKind.Tensor or ParameterKind.StringTensor)
             {
                 symbols ??= new Dictionary<string, long>(StringComparer.Ordinal);
                 if (symbols.TryGetValue(sym, out long bound) && bound != size)

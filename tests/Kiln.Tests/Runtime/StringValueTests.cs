@@ -128,6 +128,19 @@ public sealed class StringValueTests
     public void LabelEncoderBothWays(string device, string target) =>
         AssertSameAsReference(Labels, device, target, Strings([5], "a", "c", "b", "a", ""));
 
+    // Inputs whose sizes the model leaves open: each is its own, not one shared unknown.
+    private const string OpenSizes = """
+        graph @main(%a: str[?], %b: str[?,1]) {
+          %c = StringConcat(%a, %b) : str[?,?]
+          return %c
+        }
+        """;
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void OpenInputSizesAreIndependent(string device, string target) =>
+        AssertSameAsReference(OpenSizes, device, target, Strings([3], "a", "b", "c"), Strings([2, 1], "1", "2"));
+
     private const string Symbolic = """
         graph @main(%x: str[N], %v: f32[N]) {
           %e = Equal(%x, %x) : bool[N]
