@@ -42,9 +42,10 @@ public sealed class CompiledEngine(string device, string target = CompileTarget.
         }
     }
 
-    /// <summary>A test input as the runtime takes it: a tensor, a sequence of tensors, or null for an empty optional.</summary>
+    /// <summary>A test input as the runtime takes it: a tensor, a string tensor, a sequence of tensors, or null for an empty optional.</summary>
     public static object? ToValue(DataValue value, int index) => value switch
     {
+        TensorData { ElementType: ElementType.String } t => new StringTensor(t.Data<string>(), t.Shape.ToArray()),
         TensorData t => ToView(t, index),
         SequenceData s => new TensorSequence(ElementDType(s.ElementType, index), s.Items.Select(x => ToView(x, index))),
         OptionalData { Value: null } => null,
@@ -63,6 +64,7 @@ public sealed class CompiledEngine(string device, string target = CompileTarget.
         {
             null => null,
             BufferView v => FromView(v),
+            StringTensor s => TensorData.Create(ElementType.String, s.Shape.ToArray(), s.ToArray()),
             TensorSequence s => new SequenceData(new TensorType((ElementType)(byte)s.ElementType, Shape.Unranked), s.Items.Select(FromView).ToArray()),
             _ => throw new KilnException(ErrorCode.InvalidData, $"unexpected output {value.GetType().Name}"),
         };

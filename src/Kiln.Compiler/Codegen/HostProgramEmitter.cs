@@ -80,6 +80,15 @@ public sealed class HostProgramEmitter
         "seq.erase" => _mb.Import(name, 1, 1, 0, 1),
         "seq.concat" => _mb.Import(name, 2, 1, 0, 1),
         "seq.split" => _mb.Import(name, 2, 2, 0, 1),
+        "str.constant" => _mb.Import(name, 1, 0, 0, 1, ImportFlags.VariadicValues),
+        "str.check" => _mb.Import(name, 1, 1, 0, 0),
+        "str.dim" => _mb.Import(name, 1, 1, 1, 0),
+        "str.concat" => _mb.Import(name, 0, 2, 0, 1),
+        "str.equal" => _mb.Import(name, 0, 2, 0, 1),
+        "str.regex_full_match" => _mb.Import(name, 1, 1, 0, 1),
+        "str.normalize" => _mb.Import(name, 3, 1, 0, 1),
+        "str.split" => _mb.Import(name, 2, 1, 0, 2),
+        "str.label_encoder" => _mb.Import(name, 0, 4, 0, 1),
         _ => throw new ArgumentException(name),
     };
 
@@ -88,6 +97,7 @@ public sealed class HostProgramEmitter
         AssignKernels();
         EmitInitializer();
         foreach (var seg in _plan.ConstantSegments) _mb.AddSegment(seg.AsBytes().ToArray());
+        foreach (var list in _plan.StringLists) _mb.AddStringList(list);
 
         int inputs = _plan.Inputs.Count;
         _code.ReserveArguments(0, inputs);
@@ -135,10 +145,14 @@ public sealed class HostProgramEmitter
     private static SignatureParameter Parameter(string name, TensorRef t) =>
         new(name, t.DType, t.Shape.Select(d => d.IsKnown ? (d.Value, (string?)null) : (-1L, d.Expression is DimExpr.Sym s ? s.Name : null)).ToArray());
 
-    /// <summary>A sequence or optional parameter: its tensors' dtype and dims (any rank when unranked).</summary>
+    /// <summary>A sequence, optional or string-tensor parameter: its tensors' dtype and dims (any rank when unranked).</summary>
     private static SignatureParameter Parameter(string name, ObjectRef o)
     {
         var type = o.Type;
+        if (type is TensorType { ElementType: ElementType.String } st)
+            return new(name, DType.String, st.Shape.IsRanked
+                ? st.Shape.Dims.Select(d => d.IsKnown ? (d.Value, (string?)null) : (-1L, d.Expression is DimExpr.Sym s ? s.Name : null)).ToArray()
+                : null, ParameterKind.StringTensor);
         bool optional = type is OptionalType;
         if (type is OptionalType opt) type = opt.ElementType;
         bool sequence = type is SequenceType;
@@ -168,6 +182,25 @@ public sealed class HostProgramEmitter
         _mb.SetGlobals(0, n, f);
     }
 
+    /// <summary>A string tensor input: checks its kind and rank, binds its symbolic sizes (asserting static ones and repeated symbols).</summary>
+    private void BindStringInput(string name, ushort input, Shape shape)
+    {
+        _code.CallImport(Import("str.check"), [Value(shape.Rank)], [input], [], []);
+        for (int d = 0; d < shape.Rank; d++)
+        {
+            var dim = shape[d];
+            if (!dim.IsKnown && dim.Expression is not DimExpr.Sym) continue; // a size the model leaves open
+            var size = _code.NewValue();
+            _code.CallImport(Import("str.dim"), [Value(d)], [input], [size], []);
+            if (dim.Expression is DimExpr.Sym s && !_symbols.ContainsKey(s.Name))
+            {
+                _symbols[s.Name] = size;
+                _dimRegisters[dim] = size;
+            }
+            else _code.Assert(_code.Binary(Opcode.Eq, size, Value(dim)), $"input '{name}' must have shape {shape} (dimension {d})");
+        }
+    }
+
     /// <summary>Checks input i's dtype and rank, binds its symbolic sizes (asserting static ones and repeated symbols).</summary>
     private void BindInput(int i)
     {
@@ -177,6 +210,7 @@ public sealed class HostProgramEmitter
         {
             // A sequence or optional: the imports that use it check its type.
             _objects[o] = view;
+            if (o.Type is TensorType { ElementType: ElementType.String, Shape.IsRanked: true } st) BindStringInput(name, view, st.Shape);
             return;
         }
         var t = tensor!;
@@ -282,10 +316,10 @@ public sealed class HostProgramEmitter
                 {
                     var r = _code.NewValue();
                     valueResults.Add(r);
-                    _code.CallImport(Import(call.Import), values, refs, valueResults, call.Result is null ? [] : [ObjectRegister(call.Result)]);
+                    _code.CallImport(Import(call.Import), values, refs, valueResults, call.Results.Select(ObjectRegister).ToList());
                     _symbols[sym] = r;
                 }
-                else _code.CallImport(Import(call.Import), values, refs, [], call.Result is null ? [] : [ObjectRegister(call.Result)]);
+                else _code.CallImport(Import(call.Import), values, refs, [], call.Results.Select(ObjectRegister).ToList());
                 break;
             }
             case MoveObjectStep move:

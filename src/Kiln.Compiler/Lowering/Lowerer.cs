@@ -54,12 +54,15 @@ public sealed class Lowerer
         for (int i = 0; i < g.Inputs.Count; i++)
         {
             var v = g.Inputs[i];
-            if (v.Type is not TensorType tt)
+            if (v.Type is not TensorType tt || tt.ElementType == ElementType.String)
             {
                 CheckObjectType(v.Type, $"input '{v.Name}'");
                 var o = new ObjectRef(v.Type, v.Name);
                 _objects[v] = o;
                 Plan.Inputs.Add((v.Name, null, null, o));
+                // A string tensor's sizes are bound by the host program (str.dim), as a tensor's are.
+                if (v.Type is TensorType { Shape.IsRanked: true } st)
+                    foreach (var d in st.Shape) if (d.Expression is DimExpr.Sym sym) _boundSymbols.Add(sym.Name);
                 continue;
             }
             CheckDType(tt.ElementType, $"input '{v.Name}'");
@@ -81,6 +84,11 @@ public sealed class Lowerer
             if (_objects.TryGetValue(v, out var o))
             {
                 Plan.Outputs.Add((v.Name, null, o));
+                continue;
+            }
+            if (_constants.TryGetValue(v, out var value) && value.ElementType == ElementType.String)
+            {
+                Plan.Outputs.Add((v.Name, null, StringConstant(value, v.Name)));
                 continue;
             }
             var t = TensorOf(v);
@@ -150,9 +158,23 @@ public sealed class Lowerer
         return _tensors[v] = new TensorRef(dtype, ShapeOf(v, op), block, 0);
     }
 
-    /// <summary>The compiled path holds sequences of tensors, optional tensors and optional sequences of tensors.</summary>
+    /// <summary>
+    /// A constant string tensor as a string-tensor object: its elements become a constant string list
+    /// of the module, made a tensor of its shape by "str.constant" where it is used.
+    /// </summary>
+    internal ObjectRef StringConstant(TensorData value, string hint)
+    {
+        var o = new ObjectRef(new TensorType(ElementType.String, Shape.Of(value.Shape.Select(d => (Dim)d).ToArray())), NewSymbol(hint));
+        var values = new List<Dim> { Plan.StringList(value.Data<string>()) };
+        values.AddRange(value.Shape.Select(d => (Dim)d));
+        Emit(new ObjectStep("str.constant", [], values, o));
+        return o;
+    }
+
+    /// <summary>The compiled path holds string tensors, sequences of tensors, optional tensors and optional sequences of tensors.</summary>
     private static void CheckObjectType(IrType type, string what)
     {
+        if (type is TensorType { ElementType: ElementType.String }) return;
         var inner = type is OptionalType o ? o.ElementType : type;
         if (inner is SequenceType s) inner = s.ElementType;
         if (inner is not TensorType tt)
@@ -187,7 +209,8 @@ public sealed class Lowerer
                 // A constant becomes a segment only when something reads it as a tensor: weights a
                 // kernel repacks at compile time are stored once, in the kernel's layout.
                 var value = op.GetTensor("value")!;
-                CheckDType(value.ElementType, op.Describe());
+                // String constants are allowed: the string lowerings make them objects (StringConstant); a tensor use fails in TensorOf.
+                if (value.ElementType != ElementType.String) CheckDType(value.ElementType, op.Describe());
                 _constants[op.Output(0)] = value;
                 continue;
             }
@@ -213,6 +236,9 @@ public sealed class Lowerer
     internal TensorRef TensorOf(Value v)
     {
         if (_tensors.TryGetValue(v, out var t)) return t;
+        if (v.Type is TensorType { ElementType: ElementType.String })
+            throw new KilnException(ErrorCode.UnsupportedOperator,
+                $"not supported by the compiled path: '{v.Name}' is a string tensor, which only the string operators (StringConcat, StringSplit, StringNormalizer, RegexFullMatch, Equal, LabelEncoder) take");
         if (_constants.TryGetValue(v, out var value)) return _tensors[v] = AddConstant(value);
         throw new InvalidOperationException($"value '{v.Name}' has not been lowered");
     }

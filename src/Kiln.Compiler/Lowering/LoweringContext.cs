@@ -97,9 +97,21 @@ public sealed class LoweringContext
 
     public void Add(Step step) => _lowerer.Emit(step);
 
-    /// <summary>Whether operand i is a sequence or optional (an object of the host program) rather than a tensor.</summary>
+    /// <summary>Whether operand i is a sequence, optional or string tensor (an object of the host program) rather than a tensor.</summary>
     public bool IsObject(int i) => Op.OptionalInput(i) is { } v && _lowerer.IsObject(v);
     public ObjectRef ObjectInput(int i) => _lowerer.ObjectOf(Op.Input(i));
+
+    /// <summary>Operand i as a string-tensor object: a string value of the program, or a string constant made one ("str.constant").</summary>
+    public ObjectRef StringInput(int i)
+    {
+        if (IsObject(i)) return ObjectInput(i);
+        if (Constant(i) is { ElementType: ElementType.String } c) return _lowerer.StringConstant(c, "strings");
+        throw Unsupported($"operand {i} is not a string tensor");
+    }
+
+    /// <summary>A string-tensor object holding <paramref name="items"/> in <paramref name="shape"/> (a constant list of the module).</summary>
+    public ObjectRef StringConstant(string[] items, long[] shape, string hint) =>
+        _lowerer.StringConstant(TensorData.Create(ElementType.String, shape, items), hint);
 
     /// <summary>Operand i as lowered: a <see cref="TensorRef"/> or an <see cref="ObjectRef"/>.</summary>
     public object InputValue(int i) => _lowerer.ValueOf(Op.Input(i));

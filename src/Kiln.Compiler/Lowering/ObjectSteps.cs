@@ -3,8 +3,8 @@ using Kiln.Ir;
 namespace Kiln.Compiler.Lowering;
 
 /// <summary>
-/// A sequence or optional value of the compiled program: one object register of the host program
-/// (an optional that holds nothing is null). Steps assign it; a loop-carried or branch result is
+/// A sequence, optional or string-tensor value of the compiled program: one object register of the
+/// host program (an optional that holds nothing is null). Steps assign it; a loop-carried or branch result is
 /// assigned on every path, so it is a variable rather than a single definition.
 /// </summary>
 public sealed class ObjectRef(IrType type, string name)
@@ -15,11 +15,15 @@ public sealed class ObjectRef(IrType type, string name)
 }
 
 /// <summary>
-/// A call of a "seq" import (<c>Kiln.Runtime.Vm.SequenceModule</c>) on objects and sizes, giving an
-/// object (a sequence or a view) or a size the host program knows from then on.
+/// A call of a "seq" or "str" import (<c>Kiln.Runtime.Vm.SequenceModule</c>, <c>StringModule</c>) on
+/// objects and sizes, giving objects (a sequence, a string tensor, a view) or a size the host program
+/// knows from then on.
 /// </summary>
-public sealed class ObjectStep(string import, IReadOnlyList<ObjectRef?> objects, IReadOnlyList<Dim> values, ObjectRef? result, string? valueSymbol = null) : Step
+public sealed class ObjectStep(string import, IReadOnlyList<ObjectRef?> objects, IReadOnlyList<Dim> values, ObjectRef? result, string? valueSymbol = null,
+    IReadOnlyList<ObjectRef>? moreResults = null) : Step
 {
+    /// <summary>Every object result: <see cref="Result"/>, then the others (StringSplit gives two).</summary>
+    public IReadOnlyList<ObjectRef> Results { get; } = result is null ? moreResults ?? [] : [result, .. moreResults ?? []];
     public string Import { get; } = import;
     /// <summary>Object arguments; null passes a null object (an absent operand).</summary>
     public IReadOnlyList<ObjectRef?> Objects { get; } = objects;
@@ -30,7 +34,7 @@ public sealed class ObjectStep(string import, IReadOnlyList<ObjectRef?> objects,
     public override IEnumerable<TensorRef> Writes => [];
     public override IEnumerable<string> DefinedSymbols => ValueSymbol is null ? [] : [ValueSymbol];
     public override string ToString() =>
-        $"{(object?)Result ?? ValueSymbol} = {Import}({string.Join(", ", Objects.Select(o => o?.Name ?? "null").Concat(Values.Select(v => v.ToString())))})";
+        $"{(Results.Count > 0 ? string.Join(", ", Results.Select(r => r.Name)) : ValueSymbol)} = {Import}({string.Join(", ", Objects.Select(o => o?.Name ?? "null").Concat(Values.Select(v => v.ToString())))})";
 }
 
 /// <summary>Assigns an object (or none, when <see cref="Source"/> is null) to another: Optional, Identity, branch and loop results.</summary>

@@ -191,6 +191,16 @@ public sealed class ExecutionPlan
     public List<StorageBlock> Blocks { get; } = [];
     public List<Step> Steps { get; } = [];
     public List<KernelSpec> Kernels { get; } = [];
+    /// <summary>Constant lists of strings (string constants' elements, patterns, stopwords), written to the module's string-list table in this order.</summary>
+    public List<string[]> StringLists { get; } = [];
+
+    /// <summary>The index of a constant string list, adding it if it is new (identical lists are shared).</summary>
+    public int StringList(IReadOnlyList<string> items)
+    {
+        for (int i = 0; i < StringLists.Count; i++) if (StringLists[i].AsSpan().SequenceEqual(items.ToArray())) return i;
+        StringLists.Add(items.ToArray());
+        return StringLists.Count - 1;
+    }
 
     /// <summary>The ordinal of a kernel in the module's executable, adding it if it is new (identical kernels are shared).</summary>
     public int KernelOrdinal(KernelSpec spec)

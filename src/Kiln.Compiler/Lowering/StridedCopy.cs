@@ -157,6 +157,7 @@ public static class ElementwiseLowering
 
     private static void Lower(LoweringContext ctx)
     {
+        if (StringLowering.TakesStrings(ctx)) { StringLowering.LowerEqual(ctx); return; } // Equal on strings: a host operation
         var op = ctx.Op;
         var shape = ctx.OutputShape(0);
         var b = new ProgramBuilder(shape.Length);

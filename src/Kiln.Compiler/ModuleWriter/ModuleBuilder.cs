@@ -10,7 +10,7 @@ namespace Kiln.Compiler.ModuleWriter;
 public sealed record SignatureParameter(string Name, DType DType, IReadOnlyList<(long Size, string? Symbol)>? Dims, ParameterKind Kind = ParameterKind.Tensor);
 
 /// <summary>
-/// Assembles a .kiln module: strings, functions, imports, exports, executables and their kernels,
+/// Assembles a .kiln module: strings, constant string lists, functions, imports, exports, executables and their kernels,
 /// constant segments, globals and signatures, written in the layout <see cref="ModuleFormat"/>
 /// defines. Constant data is written last, each segment 64-byte aligned, and is not checksummed,
 /// so the runtime can load a module without touching its weights. Not thread-safe.
@@ -29,6 +29,8 @@ public sealed class ModuleBuilder
     private readonly List<SignatureRecord> _signatures = [];
     private readonly List<ParameterRecord> _parameters = [];
     private readonly List<DimRecord> _dims = [];
+    private readonly List<StringListRecord> _stringLists = [];
+    private readonly List<StringRef> _stringListItems = [];
     private GlobalsRecord? _globals;
 
     public CpuFeatures RequiredFeatures { get; set; }
@@ -113,6 +115,14 @@ public sealed class ModuleBuilder
     public void SetGlobals(int valueCount, int refCount, int initializer = -1) =>
         _globals = new GlobalsRecord { ValueCount = (uint)valueCount, RefCount = (uint)refCount, Initializer = initializer < 0 ? uint.MaxValue : (uint)initializer };
 
+    /// <summary>Adds a constant list of strings (a string tensor's elements, a pattern, stopwords); returns its index.</summary>
+    public int AddStringList(IReadOnlyList<string> items)
+    {
+        _stringLists.Add(new StringListRecord { FirstItem = (uint)_stringListItems.Count, Count = (uint)items.Count });
+        foreach (var item in items) _stringListItems.Add(String(item));
+        return _stringLists.Count - 1;
+    }
+
     public int AddSignature(IReadOnlyList<SignatureParameter> inputs, IReadOnlyList<SignatureParameter> outputs)
     {
         var sig = new SignatureRecord { FirstParameter = (uint)_parameters.Count, InputCount = (ushort)inputs.Count, OutputCount = (ushort)outputs.Count };
@@ -177,6 +187,11 @@ public sealed class ModuleBuilder
             (SectionKind.Parameters, Records(_parameters)),
             (SectionKind.Dims, Records(_dims)),
         };
+        if (_stringLists.Count > 0)
+        {
+            sections.Add((SectionKind.StringLists, Records(_stringLists)));
+            sections.Add((SectionKind.StringListItems, Records(_stringListItems)));
+        }
         if (_globals is { } g) sections.Add((SectionKind.Globals, Records([g])));
 
         int sectionCount = sections.Count + 2; // + Segments + ConstantData

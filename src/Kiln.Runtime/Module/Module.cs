@@ -17,7 +17,7 @@ public sealed unsafe class Module : IDisposable
 {
     private readonly ModuleMemory _memory;
     private readonly byte* _base;
-    private readonly SectionEntry[] _sections = new SectionEntry[16];
+    private readonly SectionEntry[] _sections = new SectionEntry[ModuleFormat.MaxSectionKind + 1];
     private readonly string[] _functionNames;
     private readonly Dictionary<string, int> _exports;
 
@@ -84,6 +84,18 @@ public sealed unsafe class Module : IDisposable
     public int SignatureCount => Count<SignatureRecord>(SectionKind.Signatures);
     public int ParameterCount => Count<ParameterRecord>(SectionKind.Parameters);
     public int DimCount => Count<DimRecord>(SectionKind.Dims);
+    public int StringListCount => Count<StringListRecord>(SectionKind.StringLists);
+    public int StringListItemCount => Count<StringRef>(SectionKind.StringListItems);
+    public StringListRecord StringListRecord(int i) => Record<StringListRecord>(SectionKind.StringLists, i);
+
+    /// <summary>The strings of constant list <paramref name="list"/>, decoded (ranges and UTF-8 were checked at load).</summary>
+    public string[] StringList(int list)
+    {
+        var r = StringListRecord(list);
+        var items = new string[r.Count];
+        for (int i = 0; i < items.Length; i++) items[i] = String(Record<StringRef>(SectionKind.StringListItems, (int)r.FirstItem + i));
+        return items;
+    }
 
     public string String(StringRef s) => Encoding.UTF8.GetString(_base + Section(SectionKind.Strings).Offset + s.Offset, (int)s.Length);
 

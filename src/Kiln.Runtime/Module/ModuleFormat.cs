@@ -28,6 +28,8 @@ public static class ModuleFormat
     public const int MaxRank = 16;
     /// <summary>A parameter rank meaning "any rank" (sequences and optionals of unranked tensors only).</summary>
     public const byte AnyRank = 255;
+    /// <summary>The largest section kind this runtime reads.</summary>
+    public const int MaxSectionKind = (int)SectionKind.StringListItems;
 }
 
 /// <summary>The file header, at offset 0.</summary>
@@ -64,6 +66,8 @@ public enum SectionKind : uint
     Signatures = 12,    // SignatureRecord[]: exported function interfaces (for callers and checks)
     Parameters = 13,    // ParameterRecord[]
     Dims = 14,          // DimRecord[]
+    StringLists = 15,   // StringListRecord[]: constant lists of strings (string tensors' elements, patterns, stopwords)
+    StringListItems = 16, // StringRef[]: the strings of all lists, concatenated
 }
 
 [StructLayout(LayoutKind.Sequential, Pack = 1)]
@@ -179,8 +183,19 @@ public struct ParameterRecord
     public uint FirstDim;           // in Dims
 }
 
-/// <summary>What a parameter passes: a tensor, a sequence of tensors, or an optional of either (none = a null object).</summary>
-public enum ParameterKind : byte { Tensor = 0, Sequence = 1, OptionalTensor = 2, OptionalSequence = 3 }
+/// <summary>
+/// What a parameter passes: a tensor, a sequence of tensors, an optional of either (none = a null
+/// object), or a string tensor (a host object; its dtype is String).
+/// </summary>
+public enum ParameterKind : byte { Tensor = 0, Sequence = 1, OptionalTensor = 2, OptionalSequence = 3, StringTensor = 4 }
+
+/// <summary>A constant list of strings: a range of the StringListItems table (each a string of the Strings section).</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct StringListRecord
+{
+    public uint FirstItem;
+    public uint Count;
+}
 
 /// <summary>A dimension of a parameter: a size, or a named symbol (Size = -1).</summary>
 [StructLayout(LayoutKind.Sequential, Pack = 1)]

@@ -54,6 +54,8 @@ internal static unsafe class ModuleVerifier
         CheckRecordSize<SignatureRecord>(sections, SectionKind.Signatures);
         CheckRecordSize<ParameterRecord>(sections, SectionKind.Parameters);
         CheckRecordSize<DimRecord>(sections, SectionKind.Dims);
+        CheckRecordSize<StringListRecord>(sections, SectionKind.StringLists);
+        CheckRecordSize<StringRef>(sections, SectionKind.StringListItems);
         if (sections[(int)SectionKind.Globals].Kind != 0 && sections[(int)SectionKind.Globals].Length != (ulong)sizeof(GlobalsRecord))
             throw Invalid("the globals section must hold exactly one record");
         return header;
@@ -139,8 +141,9 @@ internal static unsafe class ModuleVerifier
         {
             var p = m.Parameter(i);
             CheckString(p.Name, $"parameter {i}");
-            if (!DTypes.IsValid(p.DType)) throw Invalid($"parameter {i}: unknown dtype code {p.DType}");
-            if (p.Kind > (byte)ParameterKind.OptionalSequence || p.Reserved != 0) throw Invalid($"parameter {i}: unknown kind {p.Kind}");
+            if (p.Kind > (byte)ParameterKind.StringTensor || p.Reserved != 0) throw Invalid($"parameter {i}: unknown kind {p.Kind}");
+            if (p.Kind == (byte)ParameterKind.StringTensor ? p.DType != (byte)DType.String : !DTypes.IsValid(p.DType))
+                throw Invalid($"parameter {i}: dtype code {p.DType} does not fit its kind {(ParameterKind)p.Kind}");
             if (p.Rank == ModuleFormat.AnyRank && p.Kind != (byte)ParameterKind.Tensor) continue;
             if (p.Rank > ModuleFormat.MaxRank || (ulong)p.FirstDim + p.Rank > (ulong)m.DimCount) throw Invalid($"parameter {i}: dims lie outside the table");
         }
@@ -149,6 +152,13 @@ internal static unsafe class ModuleVerifier
             var d = m.Dim(i);
             if (d.Size < -1) throw Invalid($"dim {i}: size {d.Size}");
             if (d.Size == -1) CheckString(d.Symbol, $"dim {i}");
+        }
+        for (int i = 0; i < m.StringListItemCount; i++)
+            CheckString(m.Record<StringRef>(SectionKind.StringListItems, i), $"string list item {i}");
+        for (int i = 0; i < m.StringListCount; i++)
+        {
+            var l = m.StringListRecord(i);
+            if ((ulong)l.FirstItem + l.Count > (ulong)m.StringListItemCount) throw Invalid($"string list {i}: items {l.FirstItem}+{l.Count} lie outside the item table");
         }
     }
 }

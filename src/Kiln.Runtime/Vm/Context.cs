@@ -42,6 +42,10 @@ public sealed class Context : IDisposable
         {
             for (int i = 0; i < Constants.Length; i++) Constants[i] = DeviceBuffer.Wrap(module.SegmentPointer(i, out long length), length);
         }
+        // Constant string lists, decoded once per context (their count and size are the module's tables').
+        StringLists = new string[module.StringListCount][];
+        for (int i = 0; i < StringLists.Length; i++) StringLists[i] = module.StringList(i);
+        Patterns = new System.Text.RegularExpressions.Regex?[StringLists.Length];
         var g = module.Globals;
         GlobalValues = new long[g.ValueCount];
         GlobalRefs = new object?[g.RefCount];
@@ -65,6 +69,10 @@ public sealed class Context : IDisposable
     internal DeviceBuffer[] Constants { get; }
     internal long[] GlobalValues { get; }
     internal object?[] GlobalRefs { get; }
+    /// <summary>The module's constant string lists (shared by the string tensors "str.constant" makes: they are immutable).</summary>
+    internal string[][] StringLists { get; }
+    /// <summary>Regexes compiled from pattern lists, once per context on first use ("str.regex_full_match"); slots are set atomically.</summary>
+    internal System.Text.RegularExpressions.Regex?[] Patterns { get; }
     internal NativeFunction Import(int i) => _imports[i];
 
     /// <summary>An exported function by name.</summary>

@@ -4,14 +4,15 @@ using Kiln.Runtime.Hal;
 namespace Kiln.Runtime.Vm;
 
 /// <summary>
-/// A parameter of a function: name, kind (a tensor, a sequence of tensors, an optional of either),
-/// dtype, and dims (null for a symbolic size, named in Symbols). For a sequence, dtype and rank are
-/// its tensors'; their sizes may differ from one tensor to the next.
+/// A parameter of a function: name, kind (a tensor, a sequence of tensors, an optional of either, a
+/// string tensor), dtype, and dims (null for a symbolic size, named in Symbols). For a sequence,
+/// dtype and rank are its tensors'; their sizes may differ from one tensor to the next.
 /// </summary>
 public sealed record TensorParameter(string Name, DType DType, long?[] Dims, string?[] Symbols, ParameterKind Kind = ParameterKind.Tensor, bool AnyRank = false)
 {
     public bool IsSequence => Kind is ParameterKind.Sequence or ParameterKind.OptionalSequence;
     public bool IsOptional => Kind is ParameterKind.OptionalTensor or ParameterKind.OptionalSequence;
+    public bool IsString => Kind is ParameterKind.StringTensor;
 
     public override string ToString()
     {
@@ -24,8 +25,9 @@ public sealed record TensorParameter(string Name, DType DType, long?[] Dims, str
 /// <summary>
 /// An exported function of a context. Invoke it with tensors (<see cref="BufferView"/>s wrapping
 /// arrays, spans or System.Numerics.Tensors tensors); it returns new output tensors the caller owns.
-/// Functions that take or return sequences or optionals are called with <see cref="InvokeValues"/>:
-/// each value is a <see cref="BufferView"/>, a <see cref="TensorSequence"/>, or null (an empty optional).
+/// Functions that take or return sequences, optionals or strings are called with <see cref="InvokeValues"/>:
+/// each value is a <see cref="BufferView"/>, a <see cref="TensorSequence"/>, a <see cref="StringTensor"/>,
+/// or null (an empty optional).
 /// Inputs are checked against the function's signature first (count, kind, dtype, rank, sizes, symbols).
 /// Thread-safe: concurrent calls use separate invocation states.
 /// </summary>
@@ -89,8 +91,9 @@ public sealed class Function
         Tensors(InvokeValues(ToObjects(inputs), timeout, cancellation));
 
     /// <summary>
-    /// Runs a function whose inputs or outputs may be sequences or optionals: each value is a
-    /// <see cref="BufferView"/>, a <see cref="TensorSequence"/>, or null for an empty optional.
+    /// Runs a function whose inputs or outputs may be sequences, optionals or string tensors: each
+    /// value is a <see cref="BufferView"/>, a <see cref="TensorSequence"/>, a <see cref="StringTensor"/>,
+    /// or null for an empty optional.
     /// </summary>
     public object?[] InvokeValues(object?[] inputs) => InvokeValues(inputs, Timeout.InfiniteTimeSpan, CancellationToken.None);
 
@@ -146,7 +149,7 @@ public sealed class Function
         var outputs = new BufferView[results.Length];
         for (int i = 0; i < outputs.Length; i++)
             outputs[i] = results[i] as BufferView ?? throw new KilnRuntimeException(StatusCode.InvalidArgument,
-                $"function '{Name}' output {i} is {(results[i] is null ? "none" : "a sequence")}, not a tensor: call InvokeValues");
+                $"function '{Name}' output {i} is {Describe(results[i])}, not a tensor: call InvokeValues");
         return outputs;
     }
 
@@ -161,8 +164,11 @@ public sealed class Function
                 null => kind is ParameterKind.OptionalTensor or ParameterKind.OptionalSequence,
                 BufferView => kind is ParameterKind.Tensor or ParameterKind.OptionalTensor,
                 TensorSequence => kind is ParameterKind.Sequence or ParameterKind.OptionalSequence,
+                StringTensor => kind is ParameterKind.StringTensor,
                 _ => false,
             };
+            if (ok && results[i] is StringTensor s && Outputs.Count > i && !HasShape(Outputs[i], s.Shape))
+                throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' output {i} is {s}, which does not have the declared shape {Outputs[i]}");
             if (!ok) throw new KilnRuntimeException(StatusCode.Aborted, $"function '{Name}' returned {Describe(results[i])} for output {i}");
         }
         return results;
@@ -173,8 +179,19 @@ public sealed class Function
         null => "none",
         BufferView v => $"a tensor {v}",
         TensorSequence s => $"a sequence {s}",
+        StringTensor s => $"a string tensor {s}",
         _ => $"a {value.GetType().Name}",
     };
+
+    /// <summary>A result's rank and static sizes are the declared ones (sizes that follow from data are not declared).</summary>
+    private static bool HasShape(TensorParameter p, ReadOnlySpan<long> shape)
+    {
+        if (p.AnyRank) return true;
+        if (shape.Length != p.Dims.Length) return false;
+        for (int d = 0; d < shape.Length; d++)
+            if (p.Dims[d] is long want && want != shape[d]) return false;
+        return true;
+    }
 
     private void CheckInputs(object?[] inputs)
     {
@@ -194,7 +211,8 @@ public sealed class Function
             switch (inputs[i])
             {
                 case null when p.IsOptional: break;
-                case BufferView t when !p.IsSequence: CheckTensor(p, t, ref symbols); break;
+                case BufferView t when !p.IsSequence && !p.IsString: CheckTensor(p, t, ref symbols); break;
+                case StringTensor s when p.IsString: CheckShape(p, s.Shape, s.ToString(), ref symbols); break;
                 case TensorSequence s when p.IsSequence:
                     if (s.ElementType != p.DType) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be a sequence of {p.DType.Name()} tensors, got {s}");
                     foreach (var t in s.Items) CheckTensor(p, t, ref symbols);
@@ -210,20 +228,27 @@ public sealed class Function
         ParameterKind.Tensor => "a tensor",
         ParameterKind.Sequence => "a sequence",
         ParameterKind.OptionalTensor => "a tensor or none",
+        ParameterKind.StringTensor => "a string tensor",
         _ => "a sequence or none",
     };
 
     private static void CheckTensor(TensorParameter p, BufferView t, ref Dictionary<string, long>? symbols)
     {
         if (t.DType != p.DType) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must be {p.DType.Name()}, got {t.DType.Name()}");
+        CheckShape(p, t.Shape, t.ToString(), ref symbols);
+    }
+
+    /// <summary>Rank and sizes against the parameter; a symbol of a tensor or string tensor takes one size across inputs.</summary>
+    private static void CheckShape(TensorParameter p, ReadOnlySpan<long> shape, string t, ref Dictionary<string, long>? symbols)
+    {
         if (p.AnyRank) return;
-        if (t.Rank != p.Dims.Length) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p} (rank {p.Dims.Length}), got {t}");
-        for (int d = 0; d < t.Rank; d++)
+        if (shape.Length != p.Dims.Length) throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p} (rank {p.Dims.Length}), got {t}");
+        for (int d = 0; d < shape.Length; d++)
         {
-            long size = t.Shape[d];
+            long size = shape[d];
             if (p.Dims[d] is long want && want != size)
                 throw new KilnRuntimeException(StatusCode.InvalidArgument, $"input '{p.Name}' must have shape {p}, got {t} (dimension {d})");
-            if (p.Symbols[d] is { } sym && p.Kind == ParameterKind.Tensor)
+            if (p.Symbols[d] is { Length: > 0 } sym && p.Kind is ParameterKind.Tensor or ParameterKind.StringTensor)
             {
                 symbols ??= new Dictionary<string, long>(StringComparer.Ordinal);
                 if (symbols.TryGetValue(sym, out long bound) && bound != size)

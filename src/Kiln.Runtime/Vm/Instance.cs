@@ -19,7 +19,8 @@ public sealed class Instance
     private readonly object _lock = new();
 
     /// <summary>
-    /// An instance with the built-in types ("hal.buffer", "hal.buffer_view"), the "hal" module, the
+    /// An instance with the built-in types ("hal.buffer", "hal.buffer_view", "seq.tensor_sequence",
+    /// "str.string_tensor"), the "hal", "seq" and "str" modules, the
     /// portable kernel loader, and, where code can be generated at run time, the IL loader (which then
     /// takes "il" executables; without it the portable loader interprets them).
     /// </summary>
@@ -28,8 +29,10 @@ public sealed class Instance
         Types.Register("hal.buffer", typeof(DeviceBuffer));
         Types.Register("hal.buffer_view", typeof(BufferView));
         Types.Register("seq.tensor_sequence", typeof(TensorSequence));
+        Types.Register("str.string_tensor", typeof(StringTensor));
         RegisterNativeModule(HalModule.Create());
         RegisterNativeModule(SequenceModule.Create());
+        RegisterNativeModule(StringModule.Create());
         RegisterLoader(new PortableExecutableLoader());
         if (RuntimeFeature.IsDynamicCodeSupported) RegisterLoader(new IlExecutableLoader());
     }
