@@ -22,6 +22,9 @@ public class PoolTests
         foreach (long stride in new long[] { 1, 2, 3 })
             Check("MaxPool", [x], Attributes(("kernel_shape", new long[] { 2, 3 }), ("strides", new long[] { 1, stride })), exact: true);
         Check("MaxPool", [x], Attributes(("kernel_shape", new long[] { 3, 3 }), ("strides", new long[] { 2, 2 }), ("pads", new long[] { 1, 1, 1, 1 })), exact: true);
+        // 2x2 stride 2 (its own vector loop), on rows up to 82 wide, odd heights and widths included.
+        var wide = Floats(r, 2, 3, 7, 2 * width + 1);
+        Check("MaxPool", [wide], Attributes(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), exact: true);
     }
 
     [Theory]
@@ -89,6 +92,10 @@ public class PoolTests
         var x = TensorData.FromFloats([1, 1, 2, 4], [float.NaN, 1, float.NaN, float.NaN, -3, float.NaN, float.NaN, float.NaN]);
         Check("MaxPool", [x], Attributes(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), outputs: 2, exact: true);
         Check("MaxPool", [x], Attributes(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), exact: true);
+        // Wide enough for the vector loop: NaN in one, two, three and all four taps of windows.
+        var wide = new float[2 * 40];
+        for (int i = 0; i < wide.Length; i++) wide[i] = i % 5 == 0 || i % 7 == 0 || (i >= 8 && i < 12) || (i >= 48 && i < 52) ? float.NaN : i - 30;
+        Check("MaxPool", [TensorData.FromFloats([1, 1, 2, 40], wide)], Attributes(("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 })), exact: true);
     }
 
     [Theory]
