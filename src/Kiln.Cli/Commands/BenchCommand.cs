@@ -74,7 +74,7 @@ internal static class BenchCommand
                 using var c = instance.CreateContext(m, d);
                 var f = c.GetFunction("main");
                 views = MakeInputs(f, given);
-                f.Invoke(views);
+                Run(f, views);
             }
 
             using var device = MakeDevice();
@@ -84,15 +84,15 @@ internal static class BenchCommand
             using var context = instance.CreateContext(module, device);
             var main = context.GetFunction("main");
             double contextMs = start.Elapsed.TotalMilliseconds - loadMs;
-            main.Invoke(views);
+            Run(main, views);
             double firstMs = start.Elapsed.TotalMilliseconds - loadMs - contextMs;
 
-            for (int i = 0; i < warmup; i++) main.Invoke(views);
+            for (int i = 0; i < warmup; i++) Run(main, views);
             var times = new double[iterations];
             for (int i = 0; i < iterations; i++)
             {
                 long t0 = Stopwatch.GetTimestamp();
-                main.Invoke(views);
+                Run(main, views);
                 times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
             }
             Array.Sort(times);
@@ -112,6 +112,12 @@ internal static class BenchCommand
         }
     }
 
+    /// <summary>One inference as an application runs it: the outputs are used, then disposed (so their memory is reused).</summary>
+    private static void Run(Function f, BufferView[] inputs)
+    {
+        foreach (var output in f.Invoke(inputs)) output.Dispose();
+    }
+
     /// <summary>Runs the model <paramref name="iterations"/> more times on a sync device with a dispatch profile, and prints the costliest dispatches and kernel families.</summary>
     private static void Profile(Instance instance, Module module, Function timed, BufferView[] views, int iterations, IReadOnlyList<string> origins)
     {
@@ -120,11 +126,11 @@ internal static class BenchCommand
         using var context = instance.CreateContext(module, device, new ContextOptions { Profile = profile });
         var main = context.GetFunction("main");
         var first = Stopwatch.StartNew();
-        main.Invoke(views);
+        Run(main, views);
         double firstRun = first.Elapsed.TotalMilliseconds;
         var firstEntries = profile.Entries.ToDictionary(e => e.Sequence);
         profile.Clear();
-        for (int i = 0; i < iterations; i++) main.Invoke(views);
+        for (int i = 0; i < iterations; i++) Run(main, views);
         var entries = profile.Entries;
         double total = entries.Sum(e => e.Total.TotalMilliseconds) / iterations;
         // Where the first run's extra time goes (start-up): dispatches slower the first time.

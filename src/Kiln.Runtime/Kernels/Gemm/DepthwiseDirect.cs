@@ -8,8 +8,8 @@ namespace Kiln.Runtime.Kernels.Gemm;
 /// The AVX-512 path of the depthwise convolution: each input plane is first copied, zero-padded and
 /// split by column phase (<see cref="PaddedPhases"/>), into scratch, so every output vector of 16
 /// pixels is the same sum over taps of one weight times 16 contiguous floats, with no edge cases.
-/// Outputs go in blocks of eight vectors (eight rows' worth of accumulators hides the FMA latency):
-/// a wide row is cut into blocks of 128 pixels; narrow rows are stacked, several rows per block.
+/// Outputs go in blocks of eight vectors (eight accumulators hide the FMA latency), taking the
+/// plane's output vectors in row-major order, so rows of any width fill every block but the last.
 /// Stateless; thread-safe.
 /// </summary>
 public static unsafe class DepthwiseDirect
@@ -58,43 +58,27 @@ public static unsafe class DepthwiseDirect
         float** output0 = stackalloc float*[Block];
         int* lanes = stackalloc int[Block];
         float* spill = stackalloc float[Block * Lanes];
-        if (vectors >= Block)
+        // The plane's output vectors in row-major order, eight per block (rows of any width share blocks).
+        long total = (long)g.OutH * vectors;
+        int finished = 0;
+        for (long i0 = 0; i0 < total; i0 += Block)
         {
-            // Wide rows: blocks of up to eight vectors along one row.
-            for (int oh = 0; oh < g.OutH; oh++)
-            {
-                for (int v0 = 0; v0 < vectors; v0 += Block)
-                {
-                    for (int i = 0; i < Block; i++)
-                    {
-                        int v = Math.Min(v0 + i, vectors - 1);
-                        src[i] = scratch + oh * rowStep + v * Lanes;
-                        output0[i] = output + (long)oh * g.OutW + v * Lanes;
-                        Target(i, output0[i], v0 + i < vectors ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
-                    }
-                    Accumulate(taps, weights, offsets, src, dst);
-                    Flush(dst, lanes, output0, spill);
-                }
-                finishRows.Finished(oh, 1);
-            }
-            return;
-        }
-        // Narrow rows: several rows per block.
-        int perBlock = Block / vectors;
-        for (int oh0 = 0; oh0 < g.OutH; oh0 += perBlock)
-        {
-            int count = Math.Min(perBlock, g.OutH - oh0);
             for (int i = 0; i < Block; i++)
             {
-                int r = Math.Min(i / vectors, count - 1), v = i % vectors;
-                bool live = i / vectors < count && i < perBlock * vectors;
-                src[i] = scratch + (oh0 + r) * rowStep + v * Lanes;
-                output0[i] = output + (long)(oh0 + r) * g.OutW + v * Lanes;
-                Target(i, output0[i], live ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
+                long slot = Math.Min(i0 + i, total - 1);
+                int oh = (int)(slot / vectors), v = (int)(slot % vectors);
+                src[i] = scratch + oh * rowStep + v * Lanes;
+                output0[i] = output + (long)oh * g.OutW + v * Lanes;
+                Target(i, output0[i], i0 + i < total ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
             }
             Accumulate(taps, weights, offsets, src, dst);
             Flush(dst, lanes, output0, spill);
-            finishRows.Finished(oh0, count);
+            int done = (int)(Math.Min(i0 + Block, total) / vectors);
+            if (done > finished)
+            {
+                finishRows.Finished(finished, done - finished);
+                finished = done;
+            }
         }
     }
 
