@@ -26,7 +26,14 @@ public static unsafe class DepthwiseDirect
     /// <summary>Width of a phase row: whole vectors of outputs plus the window's reach in that phase.</summary>
     private static int Width(in ConvGeometry g) => (g.OutW + Lanes - 1) / Lanes * Lanes + (g.KW - 1) * g.DW / g.SW;
 
-    public static bool Fits(in ConvGeometry g) => g.OutH > 0 && g.OutW > 0 && PlaneFloats(g) <= MaxPlane;
+    /// <summary>
+    /// Whether the direct path runs for these sizes: a plane of at least <see cref="MinRows"/> output
+    /// rows (on flatter planes copying the padded rows costs more than the row-by-row path's edges)
+    /// whose padded copy stays within <see cref="MaxPlane"/>.
+    /// </summary>
+    public static bool Fits(in ConvGeometry g) => g.OutH >= MinRows && g.OutW > 0 && PlaneFloats(g) <= MaxPlane;
+
+    private const int MinRows = 8;
 
     private static long PlaneFloats(in ConvGeometry g) => (long)g.SW * Rows(g) * Width(g);
 
