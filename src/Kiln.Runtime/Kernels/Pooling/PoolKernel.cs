@@ -30,8 +30,10 @@ public sealed unsafe class PoolKernel : Kernel
     {
         _d = descriptor;
         _max2x2 = descriptor is { Op: PoolOp.Max, DType: DType.Float32, SpatialRank: 2, BindingCount: 2 }
-            && descriptor.Kernel.All(k => k == 2) && descriptor.Strides.All(s => s == 2) && descriptor.Dilations.All(d => d == 1);
+            && AllEqual(descriptor.Kernel, 2) && AllEqual(descriptor.Strides, 2) && AllEqual(descriptor.Dilations, 1);
     }
+
+    private static bool AllEqual(long[] values, long value) => values.AsSpan().IndexOfAnyExcept(value) < 0;
 
     public static Kernel Load(ReadOnlySpan<byte> descriptor, int bindingCount, int constantCount)
     {
