@@ -67,16 +67,20 @@ public static unsafe class DepthwiseDirect
         float* spill = stackalloc float[Block * Lanes];
         // The plane's output vectors in row-major order, eight per block (rows of any width share blocks).
         long total = (long)g.OutH * vectors;
-        int finished = 0;
+        int finished = 0, row = 0, vector = 0; // (row, vector) of the next slot, stepped (no divisions)
         for (long i0 = 0; i0 < total; i0 += Block)
         {
             for (int i = 0; i < Block; i++)
             {
-                long slot = Math.Min(i0 + i, total - 1);
-                int oh = (int)(slot / vectors), v = (int)(slot % vectors);
-                src[i] = scratch + oh * rowStep + v * Lanes;
-                output0[i] = output + (long)oh * g.OutW + v * Lanes;
-                Target(i, output0[i], i0 + i < total ? Math.Min(Lanes, g.OutW - v * Lanes) : 0, dst, lanes, spill);
+                bool live = i0 + i < total;
+                src[i] = scratch + row * rowStep + vector * Lanes;
+                output0[i] = output + (long)row * g.OutW + vector * Lanes;
+                Target(i, output0[i], live ? Math.Min(Lanes, g.OutW - vector * Lanes) : 0, dst, lanes, spill);
+                if (live && i0 + i + 1 < total && ++vector == vectors)
+                {
+                    vector = 0;
+                    row++;
+                }
             }
             Accumulate(taps, weights, offsets, src, dst);
             Flush(dst, lanes, output0, spill);
