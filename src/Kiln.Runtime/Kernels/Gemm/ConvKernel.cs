@@ -28,7 +28,7 @@ public sealed unsafe class ConvKernel : Kernel
     /// <summary>Smallest pixel chunk worth a workgroup of its own.</summary>
     private const int MinChunkPixels = 4 * PanelLayout.Columns;
 
-    private readonly bool _prepacked, _direct;
+    private readonly bool _prepacked, _direct, _directPointwise;
     private readonly int _channels, _filters, _groups;
     private readonly ConvWindow _window;
     private readonly Epilogue _epilogue;
@@ -37,6 +37,7 @@ public sealed unsafe class ConvKernel : Kernel
     {
         _prepacked = prepacked;
         _direct = DirectConv.Applies(window, prepacked);
+        _directPointwise = DirectConv.AppliesPointwise(prepacked, channels);
         _channels = channels;
         _filters = filters;
         _groups = groups;
@@ -131,7 +132,9 @@ public sealed unsafe class ConvKernel : Kernel
     public override int ScratchBytes(in DispatchState d)
     {
         var g = ConvGeometry.Read(_window, d, 1);
-        long floats = IsDirect(g) ? DirectConv.ScratchFloats(g, _channels) : GemmDriver.ScratchFloats(!_prepacked, true);
+        long floats = IsDirect(g) ? DirectConv.ScratchFloats(g, _channels)
+            : _directPointwise && g.IsPointwise ? DirectConv.PointwiseScratchFloats(_channels)
+            : GemmDriver.ScratchFloats(!_prepacked, true);
         return (int)(floats * sizeof(float));
     }
 
@@ -158,7 +161,13 @@ public sealed unsafe class ConvKernel : Kernel
         int columns = (int)(p1 - p0);
         if (_prepacked)
         {
-            var a = new PrepackedPanels(w + group * PackedGroupLength(_channels, _filters, _window.Taps), depth, PanelLayout.Rows);
+            float* packed = w + group * PackedGroupLength(_channels, _filters, _window.Taps);
+            if (g.IsPointwise && _directPointwise)
+            {
+                DirectConv.RunPointwise(x, pixels, _channels, _filters, packed, y, p0, p1, epilogue, scratch);
+                return;
+            }
+            var a = new PrepackedPanels(packed, depth, PanelLayout.Rows);
             if (g.IsPointwise) GemmDriver.Run(a, new StridedColumns(x, pixels, 1), 0, _filters, p0, columns, depth, y, pixels, epilogue, scratch);
             else GemmDriver.Run(a, new Im2ColPanels(x, g), 0, _filters, p0, columns, depth, y, pixels, epilogue, scratch);
         }

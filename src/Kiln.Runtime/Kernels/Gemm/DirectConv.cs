@@ -16,7 +16,7 @@ namespace Kiln.Runtime.Kernels.Gemm;
 /// value per tap, 9 for a 3×3) becomes one copy of each input row per band, and the loop is the
 /// GEMM's: 24 accumulators of 16 floats, six A values broadcast per depth step against four B
 /// vectors. Weights are the compile-time packed A panels over the full depth; results get the
-/// epilogue per tile while in cache. Needs AVX-512 (32 vector registers); elsewhere the packed
+/// epilogue per band while in cache. Needs AVX-512 (32 vector registers); elsewhere the packed
 /// path runs. Stateless; thread-safe.
 /// </summary>
 public static unsafe class DirectConv
@@ -108,11 +108,89 @@ public static unsafe class DirectConv
                         if (!whole)
                             for (int i = 0; i < mr; i++)
                                 new ReadOnlySpan<float>(tile + i * Wide, n).CopyTo(new Span<float>(y + (m + i) * pixels + column + ow, n));
-                        epilogue.Apply(m, column + ow, mr, n, y + m * pixels + column + ow, pixels);
                         ow += n;
                     }
                 }
             }
+            // The epilogue once per band (still in L2), not per tile.
+            long first = (long)r0 * g.OutW;
+            epilogue.Apply(0, first, filters, rows * g.OutW, y + first, pixels);
+        }
+    }
+
+    /// <summary>Largest depth (input channels) a pointwise convolution runs directly with: deeper ones pack B, which then pays for itself.</summary>
+    public const int MaxPointwiseDepth = 128;
+
+    /// <summary>Pixels per block of the pointwise path: the block's B rows (depth × 256 floats) stay in L1 while every filter panel passes.</summary>
+    private const int PointwiseBlock = 256;
+
+    /// <summary>Whether a pointwise (1×1, unit stride, unpadded) convolution runs directly: nothing to copy, B is the input as it lies.</summary>
+    public static bool AppliesPointwise(bool prepacked, int channels) => prepacked && Microkernel.UsesAvx512 && channels <= MaxPointwiseDepth;
+
+    /// <summary>Scratch floats of the pointwise path: the depth offsets and one zero-padded 16-pixel panel for a tail.</summary>
+    public static long PointwiseScratchFloats(int channels) => channels + (long)channels * Narrow + Narrow;
+
+    /// <summary>
+    /// Pixels [p0, p1) of a pointwise convolution of one image and group: B rows read in place from
+    /// the input planes (x, <paramref name="pixels"/> apart), 64 or 16 pixels per tile; a tail of
+    /// fewer than 16 pixels is copied into a zero-padded panel first, so no read passes the input.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RunPointwise(float* x, long pixels, int channels, int filters, float* a, float* y, long p0, long p1,
+        in EpilogueTarget epilogue, float* scratch)
+    {
+        int* offsets = (int*)scratch;
+        float* tail = scratch + channels + Narrow - channels % Narrow;
+        int* tailOffsets = offsets; // reused for the tail: channel c at c·16 of the panel
+        float* tile = stackalloc float[MR * Wide];
+        bool fits = (long)channels * pixels <= int.MaxValue;
+        for (long b0 = p0; b0 < p1; b0 += PointwiseBlock)
+        {
+            long b1 = Math.Min(p1, b0 + PointwiseBlock);
+            long full = b0 + (b1 - b0) / Narrow * Narrow;
+            for (int m = 0; m < filters; m += MR)
+            {
+                float* panel = a + (long)m * channels;
+                int mr = Math.Min(MR, filters - m);
+                for (int c = 0; c < channels; c++) offsets[c] = (int)(c * pixels);
+                for (long p = b0; p < b1;)
+                {
+                    int n;
+                    float* c;
+                    long ldc;
+                    if (p < full && fits)
+                    {
+                        n = full - p >= Wide ? Wide : Narrow;
+                        bool whole = mr == MR;
+                        c = whole ? y + m * pixels + p : tile;
+                        ldc = whole ? pixels : Wide;
+                        if (n == Wide) Tile64(channels, panel, x + p, offsets, c, ldc);
+                        else Tile16(channels, panel, x + p, offsets, c, ldc);
+                    }
+                    else
+                    {
+                        // The last pixels (or every pixel when plane offsets overflow int): a zero-padded copy.
+                        n = (int)Math.Min(Narrow, b1 - p);
+                        for (int ch = 0; ch < channels; ch++)
+                        {
+                            float* row = tail + ch * Narrow;
+                            new ReadOnlySpan<float>(x + ch * pixels + p, n).CopyTo(new Span<float>(row, n));
+                            new Span<float>(row + n, Narrow - n).Clear();
+                            tailOffsets[ch] = ch * Narrow;
+                        }
+                        c = tile;
+                        ldc = Wide;
+                        Tile16(channels, panel, tail, tailOffsets, c, ldc);
+                        for (int ch = 0; ch < channels; ch++) offsets[ch] = (int)(ch * pixels);
+                    }
+                    if (c == tile)
+                        for (int i = 0; i < mr; i++)
+                            new ReadOnlySpan<float>(tile + i * Wide, n).CopyTo(new Span<float>(y + (m + i) * pixels + p, n));
+                    p += n;
+                }
+            }
+            // The epilogue once per block (still in L1), not per tile: with a shallow depth its per-call cost rivals the tile's.
+            epilogue.Apply(0, b0, filters, (int)(b1 - b0), y + b0, pixels);
         }
     }
 
