@@ -122,16 +122,13 @@ public sealed unsafe class DepthwiseConvKernel : Kernel
         int taps = _window.Taps;
         if (IsDirect(g))
         {
-            float* filled = null;
             for (long plane = first; plane < last; plane++)
             {
                 long image = plane / Filters, m = plane % Filters;
                 float* input = x + (image * _channels + m / _multiplier) * g.InputPlane;
-                if (input != filled) DepthwiseDirect.Fill(input, g, (float*)wg.Scratch);
-                filled = input;
                 float* output = y + plane * g.OutputPlane;
                 var finish = new EpilogueRows(new EpilogueTarget(_epilogue, d, 2, EpilogueConstants, image, m), output, g.OutW);
-                DepthwiseDirect.Run(g, w + m * taps, (float*)wg.Scratch, output, ref finish);
+                DepthwiseDirect.Run(input, g, w + m * taps, (float*)wg.Scratch, output, ref finish);
             }
             return;
         }

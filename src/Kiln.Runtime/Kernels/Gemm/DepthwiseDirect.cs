@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace Kiln.Runtime.Kernels.Gemm;
 
 /// <summary>
-/// The AVX-512 path of the depthwise convolution: each input plane is first copied, zero-padded and
-/// split by column phase (<see cref="PaddedPhases"/>), into scratch, so every output vector of 16
-/// pixels is the same sum over taps of one weight times 16 contiguous floats, with no edge cases.
+/// The AVX-512 path of the depthwise convolution: the input rows of a group of about 32 output
+/// vectors are copied, zero-padded and split by column phase (<see cref="PaddedPhases"/>), into
+/// scratch (small enough to stay in L1), so every output vector of 16 pixels is the same sum over
+/// taps of one weight times 16 contiguous floats, with no edge cases.
 /// Outputs go in blocks of eight vectors (eight accumulators hide the FMA latency), taking the
 /// plane's output vectors in row-major order, so rows of any width fill every block but the last.
 /// Stateless; thread-safe.
@@ -20,38 +21,52 @@ public static unsafe class DepthwiseDirect
 
     public static bool Applies(ConvWindow w) => Microkernel.UsesAvx512 && w.Strides[2] <= MaxPhases;
 
-    /// <summary>Rows of the padded plane: the input rows the outputs read.</summary>
-    private static int Rows(in ConvGeometry g) => (g.OutH - 1) * g.SH + (g.KH - 1) * g.DH + 1;
-
     /// <summary>Width of a phase row: whole vectors of outputs plus the window's reach in that phase.</summary>
     private static int Width(in ConvGeometry g) => (g.OutW + Lanes - 1) / Lanes * Lanes + (g.KW - 1) * g.DW / g.SW;
 
     /// <summary>
+    /// Output rows per group: about 32 output vectors, a whole number of blocks (rows × vectors a
+    /// multiple of 8 where the width allows), so a group's padded rows stay in L1.
+    /// </summary>
+    private static int GroupRows(in ConvGeometry g)
+    {
+        int vectors = (g.OutW + Lanes - 1) / Lanes;
+        int whole = Block / (int)ulong.Min(Gcd((ulong)vectors, Block), Block);
+        return Math.Max(1, Math.Min(g.OutH, whole * Math.Max(1, 32 / (whole * vectors))));
+    }
+
+    private static ulong Gcd(ulong a, ulong b) => b == 0 ? a : Gcd(b, a % b);
+
+    /// <summary>Input rows a group of <paramref name="outRows"/> output rows reads.</summary>
+    private static int InputRows(in ConvGeometry g, int outRows) => (outRows - 1) * g.SH + (g.KH - 1) * g.DH + 1;
+
+    /// <summary>Floats of one phase of a group's padded rows.</summary>
+    private static long PhasePlane(in ConvGeometry g) => (long)InputRows(g, GroupRows(g)) * Width(g);
+
+    /// <summary>
     /// Whether the direct path runs for these sizes: a plane of at least <see cref="MinRows"/> output
     /// rows (on flatter planes copying the padded rows costs more than the row-by-row path's edges)
-    /// whose padded copy stays within <see cref="MaxPlane"/>.
+    /// whose group of padded rows stays within <see cref="MaxPlane"/>.
     /// </summary>
-    public static bool Fits(in ConvGeometry g) => g.OutH >= MinRows && g.OutW > 0 && PlaneFloats(g) <= MaxPlane;
+    public static bool Fits(in ConvGeometry g) => g.OutH >= MinRows && g.OutW > 0 && g.SW * PhasePlane(g) <= MaxPlane;
 
     private const int MinRows = 8;
 
-    private static long PlaneFloats(in ConvGeometry g) => (long)g.SW * Rows(g) * Width(g);
+    /// <summary>Scratch floats: one group's padded rows (every phase), slack for the last vectors' reads, and the tap offsets.</summary>
+    public static long ScratchFloats(in ConvGeometry g, int taps) => g.SW * PhasePlane(g) + Lanes + taps + Lanes;
 
-    /// <summary>Scratch floats: the padded plane, slack for the last vectors' reads, and the tap offsets.</summary>
-    public static long ScratchFloats(in ConvGeometry g, int taps) => PlaneFloats(g) + Lanes + taps + Lanes;
-
-    /// <summary>Copies an input plane into scratch, padded and by phase, for <see cref="Run"/>.</summary>
-    public static void Fill(float* input, in ConvGeometry g, float* scratch) =>
-        PaddedPhases.Fill(input, g.InH, g.InW, g.PadW, g.SW, -g.PadH, Rows(g), Width(g), (long)Rows(g) * Width(g), scratch);
-
-    /// <summary>One output plane from the filled scratch; <paramref name="finishRows"/> runs on each group of finished rows.</summary>
+    /// <summary>
+    /// One output plane from its input plane: group by group, the group's input rows are copied
+    /// padded and by phase into scratch, then its output vectors are computed, eight per block;
+    /// <paramref name="finishRows"/> runs on each finished group.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<TFinish>(in ConvGeometry g, float* weights, float* scratch, float* output, ref TFinish finishRows)
+    public static void Run<TFinish>(float* input, in ConvGeometry g, float* weights, float* scratch, float* output, ref TFinish finishRows)
         where TFinish : struct, IRowsFinished
     {
-        int width = Width(g), rows = Rows(g), taps = g.KH * g.KW;
-        long phasePlane = (long)rows * width;
-        int* offsets = (int*)(scratch + PlaneFloats(g) + Lanes);
+        int width = Width(g), groupRows = GroupRows(g), taps = g.KH * g.KW;
+        long phasePlane = PhasePlane(g);
+        int* offsets = (int*)(scratch + g.SW * phasePlane + Lanes);
         for (int kh = 0, t = 0; kh < g.KH; kh++)
             for (int kw = 0; kw < g.KW; kw++)
             {
@@ -65,31 +80,30 @@ public static unsafe class DepthwiseDirect
         float** output0 = stackalloc float*[Block];
         int* lanes = stackalloc int[Block];
         float* spill = stackalloc float[Block * Lanes];
-        // The plane's output vectors in row-major order, eight per block (rows of any width share blocks).
-        long total = (long)g.OutH * vectors;
-        int finished = 0, row = 0, vector = 0; // (row, vector) of the next slot, stepped (no divisions)
-        for (long i0 = 0; i0 < total; i0 += Block)
+        for (int oh0 = 0; oh0 < g.OutH; oh0 += groupRows)
         {
-            for (int i = 0; i < Block; i++)
+            int rows = Math.Min(groupRows, g.OutH - oh0);
+            PaddedPhases.Fill(input, g.InH, g.InW, g.PadW, g.SW, oh0 * g.SH - g.PadH, InputRows(g, rows), width, phasePlane, scratch);
+            // The group's output vectors in row-major order, eight per block (rows of any width share blocks).
+            int total = rows * vectors, row = 0, vector = 0; // (row, vector) of the next slot, stepped
+            for (int i0 = 0; i0 < total; i0 += Block)
             {
-                bool live = i0 + i < total;
-                src[i] = scratch + row * rowStep + vector * Lanes;
-                output0[i] = output + (long)row * g.OutW + vector * Lanes;
-                Target(i, output0[i], live ? Math.Min(Lanes, g.OutW - vector * Lanes) : 0, dst, lanes, spill);
-                if (live && i0 + i + 1 < total && ++vector == vectors)
+                for (int i = 0; i < Block; i++)
                 {
-                    vector = 0;
-                    row++;
+                    bool live = i0 + i < total;
+                    src[i] = scratch + row * rowStep + vector * Lanes;
+                    output0[i] = output + (long)(oh0 + row) * g.OutW + vector * Lanes;
+                    Target(i, output0[i], live ? Math.Min(Lanes, g.OutW - vector * Lanes) : 0, dst, lanes, spill);
+                    if (live && i0 + i + 1 < total && ++vector == vectors)
+                    {
+                        vector = 0;
+                        row++;
+                    }
                 }
+                Accumulate(taps, weights, offsets, src, dst);
+                Flush(dst, lanes, output0, spill);
             }
-            Accumulate(taps, weights, offsets, src, dst);
-            Flush(dst, lanes, output0, spill);
-            int done = (int)(Math.Min(i0 + Block, total) / vectors);
-            if (done > finished)
-            {
-                finishRows.Finished(finished, done - finished);
-                finished = done;
-            }
+            finishRows.Finished(oh0, rows);
         }
     }
 

@@ -37,12 +37,21 @@ public static unsafe class PaddedPhases
                 }
                 int first = lo * stride + p - padW;
                 float* src = x + (long)ih * inW + first;
-                new Span<float>(row, lo).Clear();
-                if (stride == 1) new ReadOnlySpan<float>(src, hi - lo).CopyTo(new Span<float>(row + lo, hi - lo));
+                for (int j = 0; j < lo; j++) row[j] = 0f;
+                if (stride == 1) Copy(src, row + lo, hi - lo);
                 else Gather(src, stride, row + lo, hi - lo, inW - first);
-                new Span<float>(row + hi, width - hi).Clear();
+                for (int j = hi; j < width; j++) row[j] = 0f;
             }
         }
+    }
+
+    /// <summary>A short copy inline (rows are tens to hundreds of floats: a call per row would cost as much as the copy).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Copy(float* src, float* dst, int count)
+    {
+        int i = 0;
+        for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(src + i), dst + i);
+        for (; i < count; i++) dst[i] = src[i];
     }
 
     /// <summary>dst[i] = src[i·stride] for i &lt; count; src has <paramref name="available"/> readable floats.</summary>
