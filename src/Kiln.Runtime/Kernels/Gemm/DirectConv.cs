@@ -256,26 +256,16 @@ public static unsafe class DirectConv
         v3.Store(c + 48);
     }
 
-    /// <summary>6 × 16 of C, for row ends narrower than 64 (two interleaved depth chains keep 12 FMAs in flight).</summary>
+    /// <summary>
+    /// 6 × 16 of C, for row ends and pixel runs narrower than 64. It sums the depth in the same
+    /// order as <see cref="Tile64"/> (one chain per row), so a pixel gets the same bits whichever
+    /// tile covers it: the workers' chunk boundaries decide that, and both devices must agree.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile16(int depth, float* a, float* b, int* offsets, float* c, long ldc)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
-        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default, d4 = default, d5 = default;
-        int k = 0;
-        for (; k + 1 < depth; k += 2)
-        {
-            var v = Avx512F.LoadVector512(b + offsets[k]);
-            var w = Avx512F.LoadVector512(b + offsets[k + 1]);
-            c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), v, c0); d0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[6]), w, d0);
-            c1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[1]), v, c1); d1 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[7]), w, d1);
-            c2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[2]), v, c2); d2 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[8]), w, d2);
-            c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), v, c3); d3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[9]), w, d3);
-            c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), v, c4); d4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[10]), w, d4);
-            c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), v, c5); d5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[11]), w, d5);
-            a += 2 * MR;
-        }
-        if (k < depth)
+        for (int k = 0; k < depth; k++)
         {
             var v = Avx512F.LoadVector512(b + offsets[k]);
             c0 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[0]), v, c0);
@@ -284,12 +274,13 @@ public static unsafe class DirectConv
             c3 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[3]), v, c3);
             c4 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[4]), v, c4);
             c5 = Avx512F.FusedMultiplyAdd(Vector512.Create(a[5]), v, c5);
+            a += MR;
         }
-        (c0 + d0).Store(c);
-        (c1 + d1).Store(c + ldc);
-        (c2 + d2).Store(c + 2 * ldc);
-        (c3 + d3).Store(c + 3 * ldc);
-        (c4 + d4).Store(c + 4 * ldc);
-        (c5 + d5).Store(c + 5 * ldc);
+        c0.Store(c);
+        c1.Store(c + ldc);
+        c2.Store(c + 2 * ldc);
+        c3.Store(c + 3 * ldc);
+        c4.Store(c + 4 * ldc);
+        c5.Store(c + 5 * ldc);
     }
 }
