@@ -79,24 +79,7 @@ public static class StringLowering
     private static void LowerLabelEncoder(LoweringContext ctx)
     {
         var op = ctx.Op;
-        KilnException Bad(string m) => new(ErrorCode.InvalidModel, $"{op.Describe()}: {m}");
-        TensorData? FromAttributes(string prefix) =>
-            op.GetTensor(prefix + "tensor")
-            ?? (op.GetStrings(prefix + "strings") is { } s ? TensorData.Create(ElementType.String, [s.Length], s)
-            : op.GetInts(prefix + "int64s") is { } i ? TensorData.Vector(i)
-            : op.GetFloats(prefix + "floats") is { } f ? TensorData.FromFloats([f.Length], f) : null);
-        var keys = FromAttributes("keys_") ?? throw Bad("has no keys_* attribute");
-        var values = FromAttributes("values_") ?? throw Bad("has no values_* attribute");
-        var fallback = op.GetTensor("default_tensor") ?? values.ElementType switch
-        {
-            ElementType.String => TensorData.Scalar(ElementType.String, op.GetString("default_string", "_Unused")),
-            ElementType.Float32 => TensorData.Scalar(ElementType.Float32, op.GetFloat("default_float", -0f)),
-            var t when t.IsFloat() => Conversions.Convert(TensorData.Scalar(ElementType.Float32, -0f), t),
-            var t => Conversions.Convert(TensorData.Scalar(ElementType.Int64, op.GetInt("default_int64", -1)), t),
-        };
-        if (fallback.ElementType != values.ElementType || fallback.ElementCount != 1)
-            throw Bad($"the default must be one {values.ElementType.OnnxName()} value, got {fallback.Type}");
-
+        var (keys, values, fallback) = Kiln.Ops.Operators.MlDomain.ReadLabelEncoderTable(op);
         ObjectRef x;
         if (ctx.InputElementType(0) == ElementType.String) x = ctx.StringInput(0);
         else

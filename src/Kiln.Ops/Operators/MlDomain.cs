@@ -18,6 +18,36 @@ public static class MlDomain
         r.Add(new BinarizerDefinition());
     }
 
+    /// <summary>A LabelEncoder's keys, values and default (the reference and the compiler read it alike).</summary>
+    public sealed record LabelEncoderTable(TensorData Keys, TensorData Values, TensorData Default);
+
+    /// <summary>
+    /// Reads a LabelEncoder's table: keys_* and values_* (tensor or attribute list), equally many,
+    /// and the default of the values' type (default_tensor, or the typed default attribute).
+    /// </summary>
+    public static LabelEncoderTable ReadLabelEncoderTable(Operation op)
+    {
+        KilnException Bad(string m) => new(ErrorCode.InvalidModel, $"{op.Describe()}: {m}");
+        TensorData? FromAttributes(string prefix) =>
+            op.GetTensor(prefix + "tensor")
+            ?? (op.GetStrings(prefix + "strings") is { } s ? TensorData.Create(ElementType.String, [s.Length], s)
+            : op.GetInts(prefix + "int64s") is { } i ? TensorData.Vector(i)
+            : op.GetFloats(prefix + "floats") is { } f ? TensorData.FromFloats([f.Length], f) : null);
+        var keys = FromAttributes("keys_") ?? throw Bad("has no keys_* attribute");
+        var values = FromAttributes("values_") ?? throw Bad("has no values_* attribute");
+        if (keys.ElementCount != values.ElementCount) throw Bad($"has {keys.ElementCount} keys but {values.ElementCount} values");
+        var fallback = op.GetTensor("default_tensor") ?? values.ElementType switch
+        {
+            ElementType.String => TensorData.Scalar(ElementType.String, op.GetString("default_string", "_Unused")),
+            ElementType.Float32 => TensorData.Scalar(ElementType.Float32, op.GetFloat("default_float", -0f)),
+            var t when t.IsFloat() => Conversions.Convert(TensorData.Scalar(ElementType.Float32, -0f), t),
+            var t => Conversions.Convert(TensorData.Scalar(ElementType.Int64, op.GetInt("default_int64", -1)), t),
+        };
+        if (fallback.ElementType != values.ElementType || fallback.ElementCount != 1)
+            throw Bad($"the default must be one {values.ElementType.OnnxName()} value, got {fallback.Type}");
+        return new LabelEncoderTable(keys, values, fallback);
+    }
+
     /// <summary>
     /// LabelEncoder(X): maps each element through the keys_* -> values_* table (attribute lists or
     /// tensors), elements not in the table to the default of the values' type. NaN keys match NaN.
@@ -27,8 +57,6 @@ public static class MlDomain
         public override string Domain => MlDomain.Domain;
         public override string OpType => "LabelEncoder";
 
-        private sealed record Table(TensorData Keys, TensorData Values, TensorData Default);
-
         /// <summary>An element as a dictionary key: strings by text, integers exactly, floats by value (NaN equals NaN).</summary>
         private static (string? Text, long Integer, double Number) Key(TensorData t, long i) => t.Storage switch
         {
@@ -37,32 +65,9 @@ public static class MlDomain
             _ => (null, t.GetInt64(i), 0),
         };
 
-        private static Table ReadTable(Operation op)
-        {
-            KilnException Bad(string m) => new(ErrorCode.InvalidModel, $"{op.Describe()}: {m}");
-            TensorData? FromAttributes(string prefix) =>
-                op.GetTensor(prefix + "tensor")
-                ?? (op.GetStrings(prefix + "strings") is { } s ? TensorData.Create(ElementType.String, [s.Length], s)
-                : op.GetInts(prefix + "int64s") is { } i ? TensorData.Vector(i)
-                : op.GetFloats(prefix + "floats") is { } f ? TensorData.FromFloats([f.Length], f) : null);
-            var keys = FromAttributes("keys_") ?? throw Bad("has no keys_* attribute");
-            var values = FromAttributes("values_") ?? throw Bad("has no values_* attribute");
-            if (keys.ElementCount != values.ElementCount) throw Bad($"has {keys.ElementCount} keys but {values.ElementCount} values");
-            var fallback = op.GetTensor("default_tensor") ?? values.ElementType switch
-            {
-                ElementType.String => TensorData.Scalar(ElementType.String, op.GetString("default_string", "_Unused")),
-                ElementType.Float32 => TensorData.Scalar(ElementType.Float32, op.GetFloat("default_float", -0f)),
-                var t when t.IsFloat() => Conversions.Convert(TensorData.Scalar(ElementType.Float32, -0f), t),
-                var t => Conversions.Convert(TensorData.Scalar(ElementType.Int64, op.GetInt("default_int64", -1)), t),
-            };
-            if (fallback.ElementType != values.ElementType || fallback.ElementCount != 1)
-                throw Bad($"the default must be one {values.ElementType.OnnxName()} value, got {fallback.Type}");
-            return new Table(keys, values, fallback);
-        }
-
         public override void InferTypes(InferenceContext ctx)
         {
-            var table = ReadTable(ctx.Op);
+            var table = ReadLabelEncoderTable(ctx.Op);
             if (ctx.InputElementType(0) != table.Keys.ElementType)
                 throw ctx.TypeError($"the input is {ctx.InputElementType(0).OnnxName()} but the keys are {table.Keys.ElementType.OnnxName()}");
             ctx.SetOutput(0, table.Values.ElementType, ctx.InputShape(0));
@@ -71,7 +76,7 @@ public static class MlDomain
         public override void Evaluate(EvaluationContext ctx)
         {
             var x = ctx.Tensor(0);
-            var table = ReadTable(ctx.Op);
+            var table = ReadLabelEncoderTable(ctx.Op);
             if (x.ElementType != table.Keys.ElementType)
                 throw ctx.Error($"the input is {x.ElementType.OnnxName()} but the keys are {table.Keys.ElementType.OnnxName()}");
             var positions = new Dictionary<(string?, long, double), long>();
